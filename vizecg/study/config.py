@@ -1,0 +1,77 @@
+"""Read ``params.yaml``, the single source of the study's parameters, and resolve a profile.
+
+``params.yaml`` holds ``profile`` (the active scale: ``smoke``, ``default`` or ``paper``),
+the run table shared by all profiles, and one block per profile. A resolved
+configuration is a plain dict (no global state): the profile block plus ``profile``,
+``labels``, ``runs`` and ``train_runs``.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vizecg.contract import LABELS
+
+PARAMS_FILE = "params.yaml"
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing, malformed, or asks for something that does not exist."""
+
+
+def find_repo_root(start: str | Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) holding ``params.yaml`` and ``vizecg/``.
+
+    Notebooks run with their own folder as working directory under nbval and with the
+    repository root under papermill; both resolve paths from this root.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PARAMS_FILE).is_file() and (folder / "vizecg").is_dir():
+            return folder
+    raise ConfigError(f"no {PARAMS_FILE} with a vizecg/ package beside it at or above {here}")
+
+
+def load_params(path: str | Path | None = None, profile: str | None = None) -> dict[str, Any]:
+    """Resolve ``profile`` (default: the file's ``profile`` key) from ``params.yaml``."""
+    path = Path(path) if path else find_repo_root() / PARAMS_FILE
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: parameters file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    for key in ("profile", "profiles", "runs", "train_runs"):
+        if key not in raw:
+            raise ConfigError(f"{path}: missing top-level key '{key}'")
+    name = profile or raw["profile"]
+    if name not in raw["profiles"]:
+        raise ConfigError(f"{path}: unknown profile '{name}'; known: {sorted(raw['profiles'])}")
+    resolved = copy.deepcopy(raw["profiles"][name])
+    resolved["profile"] = name
+    resolved["labels"] = list(raw.get("labels", LABELS))
+    if tuple(resolved["labels"]) != LABELS:
+        raise ConfigError(f"{path}: labels must be {list(LABELS)} (the record contract), got {resolved['labels']}")
+    resolved["runs"] = copy.deepcopy(raw["runs"])
+    resolved["train_runs"] = list(raw["train_runs"])
+    unknown = [r for r in resolved["train_runs"] if r not in resolved["runs"]]
+    if unknown:
+        raise ConfigError(f"{path}: train_runs {unknown} have no entry under 'runs'")
+    return resolved
+
+
+def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
+    """Model name, model options (profile defaults updated by the run's own) and loss options for ``run``."""
+    if run not in params["runs"]:
+        raise ConfigError(f"unknown run '{run}'; known: {sorted(params['runs'])}")
+    entry = params["runs"][run]
+    model = entry["model"]
+    options = copy.deepcopy(params.get("model_options", {}).get(model, {}))
+    options.update(entry.get("options", {}))
+    loss = copy.deepcopy(params.get("loss", {}))
+    loss.update(entry.get("loss", {}))
+    return {"run": run, "model": model, "model_options": options, "loss_options": loss,
+            "inference": list(entry.get("inference", [])), "table": entry.get("table", "table1")}

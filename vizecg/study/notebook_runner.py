@@ -1,0 +1,55 @@
+"""Execute one study notebook with papermill and export it to HTML.
+
+Every DVC stage calls this module, so each stage is the same three steps: inject
+parameters, execute with the repository root as working directory, write the executed
+notebook and its HTML report::
+
+    python -m vizecg.study.notebook_runner notebooks/01_data_prep.ipynb \
+        --html reports/01_data_prep.html -p profile default -p work_dir data
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from vizecg.study.config import find_repo_root
+
+
+def run_notebook(notebook: str | Path, html: str | Path, parameters: dict, executed: str | Path | None = None) -> Path:
+    """Run ``notebook`` with ``parameters``; write the executed copy and the HTML export. Returns the HTML path."""
+    import nbformat
+    import papermill
+    from nbconvert import HTMLExporter
+
+    root = find_repo_root()
+    notebook, html = Path(notebook), Path(html)
+    executed = Path(executed) if executed else Path("reports/notebooks") / html.with_suffix(".ipynb").name
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    html.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(root),
+                               kernel_name="python3", progress_bar=False, log_output=True)
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def _parse_value(text: str):
+    # YAML scalars so that "-p epochs 3" gives an int and "-p run vizecgnet" a string.
+    return yaml.safe_load(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebook")
+    parser.add_argument("--html", required=True, help="where to write the HTML report")
+    parser.add_argument("--executed", help="where to write the executed notebook (default reports/notebooks/)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    args = parser.parse_args(argv)
+    params = {name: _parse_value(value) for name, value in args.parameter}
+    print(run_notebook(args.notebook, args.html, params, args.executed))
+
+
+if __name__ == "__main__":
+    main()
