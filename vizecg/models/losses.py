@@ -1,0 +1,137 @@
+"""Training losses: per-class BCE, and VizECGNet's two-stream BCE + Bernoulli KL distillation.
+
+Every loss here is an ``nn.Module`` called as ``loss_fn(outputs, targets)`` with
+the model's output dict and ``(B, C)`` float 0/1 targets, returning
+``(loss, parts)`` where ``parts`` maps a term name to its detached float value
+(for logging).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def bernoulli_kl_with_logits(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+    """Elementwise ``KL(Bern(sigmoid(t)) || Bern(sigmoid(s)))``, computed in log-space for stability.
+
+    ``p log(p/q) + (1-p) log((1-p)/(1-q))`` with ``log p = logsigmoid(t)`` and
+    ``log(1-p) = logsigmoid(-t)``, so saturated logits give no ``0 * log 0`` NaNs.
+    """
+    p = torch.sigmoid(teacher_logits)
+    return (p * (F.logsigmoid(teacher_logits) - F.logsigmoid(student_logits))
+            + (1 - p) * (F.logsigmoid(-teacher_logits) - F.logsigmoid(-student_logits)))
+
+
+def _check_targets(logits: torch.Tensor, targets: torch.Tensor, source: str) -> None:
+    if logits.shape != targets.shape:
+        raise ValueError(f"{source}: logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ in shape")
+
+
+class MultiLabelBCELoss(nn.Module):
+    """Mean per-class binary cross-entropy on ``outputs["logits"]`` (single-modality models)."""
+
+    def __init__(self, pos_weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32))
+
+    def forward(self, outputs: dict, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        logits = outputs["logits"]
+        _check_targets(logits, targets, type(self).__name__)
+        loss = F.binary_cross_entropy_with_logits(logits, targets.float(), pos_weight=self.pos_weight)
+        return loss, {"bce": float(loss.detach()), "total": float(loss.detach())}
+
+
+class DistillationLoss(nn.Module):
+    """Eqs. (6)-(7): ``BCE(p_s, y) + BCE(p_v, y) + lambda * KD(p_s -> p_v)``.
+
+    ``KD = mean over the batch of  reduce_c  T^2 * KL(Bern(p_s^c / T) || Bern(p_v^c / T))``,
+    where ``p^c / T`` means the sigmoid of the logit divided by ``temperature``
+    (Hinton et al. 2015; the ``T^2`` keeps gradient magnitudes comparable across
+    temperatures) and ``reduce_c`` is the sum over classes (eq. 7) or the mean.
+
+    **Why the teacher is detached by default.** The paper distils *from the
+    signal stream into the image stream* so that the image stream, which is all
+    that inference has, inherits what the signal stream sees. Without
+    ``detach()`` the KL gradient also pulls the signal stream towards the image
+    stream's (weaker) predictions, which lets the two meet half-way and can drag
+    the teacher down; with it the KD term moves only the student (and, through
+    CMAM, anything the student's forward pass reads). ``detach_teacher=False``
+    is the symmetric alternative, kept for comparison.
+
+    When only one stream ran (single-modality batch), the loss is that
+    stream's BCE and the KD term is skipped.
+
+    Args:
+        kd_weight: lambda (the paper fixes 1.0).
+        detach_teacher: stop the KD gradient into the signal stream's logits.
+        temperature: softening of both Bernoulli distributions (1 = the paper's).
+        use_kd: ``False`` drops the KD term (the no-KD ablation).
+        class_reduction: ``"sum"`` over classes as in eq. (7), or ``"mean"``.
+        pos_weight: optional per-class positive weights for both BCE terms.
+    """
+
+    def __init__(self, kd_weight: float = 1.0, detach_teacher: bool = True, temperature: float = 1.0,
+                 use_kd: bool = True, class_reduction: str = "sum", pos_weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        if class_reduction not in ("sum", "mean"):
+            raise ValueError(f"class_reduction must be 'sum' or 'mean', got {class_reduction!r}")
+        self.kd_weight = kd_weight
+        self.detach_teacher = detach_teacher
+        self.temperature = temperature
+        self.use_kd = use_kd
+        self.class_reduction = class_reduction
+        self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32))
+
+    def distillation(self, teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+        """The KD term alone (before ``kd_weight``)."""
+        if self.detach_teacher:
+            teacher_logits = teacher_logits.detach()
+        t = self.temperature
+        per_class = bernoulli_kl_with_logits(teacher_logits / t, student_logits / t) * t * t
+        per_sample = per_class.sum(dim=1) if self.class_reduction == "sum" else per_class.mean(dim=1)
+        return per_sample.mean()
+
+    def forward(self, outputs: dict, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        targets = targets.float()
+        parts: dict[str, torch.Tensor] = {}
+        for stream in ("signal", "image"):
+            logits = outputs.get(f"logits_{stream}")
+            if logits is not None:
+                _check_targets(logits, targets, f"{type(self).__name__} ({stream} stream)")
+                parts[f"bce_{stream}"] = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
+        if not parts:
+            raise ValueError(f"{type(self).__name__}: outputs hold neither 'logits_signal' nor 'logits_image'")
+        if self.use_kd and "bce_signal" in parts and "bce_image" in parts:
+            parts["kd"] = self.distillation(outputs["logits_signal"], outputs["logits_image"])
+        total = sum(parts.get(k, 0.0) for k in ("bce_signal", "bce_image")) + self.kd_weight * parts.get("kd", 0.0)
+        values = {name: float(value.detach()) for name, value in parts.items()}
+        values["total"] = float(total.detach())
+        return total, values
+
+
+DISTILLATION_OPTIONS = frozenset({"kd_weight", "detach_teacher", "temperature", "use_kd", "class_reduction"})
+
+
+def create_loss(model: nn.Module, **loss_options) -> nn.Module:
+    """The training loss that fits ``model``: :class:`DistillationLoss` for multimodal models, BCE otherwise.
+
+    A multimodal model class may set ``default_loss_options`` (e.g. MHM turns
+    distillation off); explicit ``loss_options`` override them. Single-modality
+    models accept and ignore the distillation options (:data:`DISTILLATION_OPTIONS`)
+    so that one profile's loss options can be passed to every model; any other
+    option the chosen loss does not take raises a ``TypeError`` naming it.
+    """
+    kind = getattr(model, "input_kind", None)
+    if kind == "multimodal":
+        options = {**getattr(model, "default_loss_options", {}), **loss_options}
+        return DistillationLoss(**options)
+    if kind in ("signal", "image"):
+        unknown = set(loss_options) - {"pos_weight"} - DISTILLATION_OPTIONS
+        if unknown:
+            raise TypeError(f"{type(model).__name__} is a single-modality model; its BCE loss takes "
+                            f"pos_weight (and ignores {sorted(DISTILLATION_OPTIONS)}), got {sorted(unknown)}")
+        return MultiLabelBCELoss(pos_weight=loss_options.get("pos_weight"))
+    raise ValueError(f"{type(model).__name__} has no input_kind; cannot choose a loss")

@@ -1,0 +1,191 @@
+"""VizECGNet: signal + image streams joined by cross- and self-modal attention (SPEC section 4).
+
+Reference: "VizECGNet: Visual ECG Image Network for Cardiovascular Diseases
+Classification with Multi-Modal Training and Knowledge Distillation" (ICASSP 2024),
+section 2, eqs. (1)-(7).
+"""
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+
+from vizecg.contract import N_LEADS
+from vizecg.models._registry import register_model
+from vizecg.models.attention import ResidualAttention, sinusoidal_encoding, sinusoidal_encoding_2d
+from vizecg.models.base import EcgClassifier
+from vizecg.models.resnet1d import ResNet1dFeatures
+
+STREAMS = ("signal", "image")
+MISSING_MODALITY_RULES = ("self", "skip")
+
+
+def resnet18_trunk() -> tuple[nn.Sequential, int]:
+    """torchvision ResNet18 without its pooling and classifier (random init, never downloads)."""
+    net = torchvision.models.resnet18(weights=None)
+    trunk = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
+    return trunk, net.fc.in_features
+
+
+class StreamHead(nn.Module):
+    """Eq. (5)'s per-stream MLP on mean-pooled tokens: LayerNorm -> Linear -> ReLU -> Dropout -> Linear."""
+
+    def __init__(self, dim: int, hidden: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.ReLU(inplace=True),
+                                 nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.mlp(tokens.mean(dim=1))
+
+
+@register_model(
+    "vizecgnet",
+    tiny_options={"signal_width": 4, "embed_dim": 16, "head_hidden": 16, "num_heads": 2},
+    default_options={"signal_width": 16, "embed_dim": 128, "num_heads": 4},
+    paper_options={"signal_width": 64, "embed_dim": 256, "num_heads": 8},
+    paper_params_m=11.17, paper_ms={"signal": 37.1, "image": 39.3})
+class VizECGNet(EcgClassifier):
+    """VizECGNet: 1D-ResNet18 signal stream and ResNet18 image stream fused by CMAM and SMAM, one head each.
+
+    Signal stream: the 12 leads go one by one (input ``1 x T``) through a 1D
+    ResNet18 with shared weights (eq. 1); the 12 per-lead maps of ``T' = T/32``
+    positions give ``12 * T'`` tokens, projected to ``embed_dim`` and tagged with
+    a learned lead embedding plus a sinusoidal time code. Image stream: the last
+    ``H' x W'`` map of a torchvision ResNet18 (eq. 2) gives ``H' * W'`` tokens with
+    a 2D sinusoidal code. CMAM (eq. 3) lets each stream's tokens attend to the
+    other stream's tokens, both directions computed from the encoder outputs;
+    SMAM (eq. 4) is self-attention within each stream on the CMAM output. Each
+    stream is mean-pooled and classified by its own MLP (eq. 5).
+
+    **Missing modality (image-only inference).** CMAM needs keys/values from
+    the other modality, which does not exist when a printed ECG is all there
+    is. ``missing_modality`` fixes one rule, used identically in training and
+    inference:
+
+    * ``"self"`` (default): the stream's CMAM attends to its *own* tokens as
+      keys/values, i.e. CMAM's weights run as an extra self-attention. To make
+      that a state the weights have seen, training applies *modality dropout*:
+      on each training batch with both inputs, each stream independently, with
+      probability ``modality_dropout``, uses its own tokens instead of the
+      other stream's (one coin per stream per batch, drawn from torch's
+      seeded generator). Image-only inference is then in-distribution.
+    * ``"skip"``: CMAM is the identity (``F_{a<-b} = F_a``, only the residual)
+      when the other modality is absent; modality dropout drops to that same
+      identity during training.
+
+    Both rules need no signal at inference; the evaluation can compare them by
+    switching ``model.missing_modality`` on one trained checkpoint.
+
+    With both inputs the output's ``"logits"`` is the *image* stream, the one
+    the paper deploys; ``"logits_signal"``/``"logits_image"`` hold each stream
+    that ran. With one input only that stream runs. ``use_cmam``/``use_smam``
+    remove the modules entirely (Table 2 ablations).
+
+    Args:
+        num_classes: outputs (6 diseases).
+        signal_width: base width of the 1D ResNet18 (64 paper, 16 CPU default).
+        signal_kernel_size: kernel of the 1D ResNet blocks.
+        embed_dim: common token width ``d`` of both streams.
+        num_heads: attention heads of every CMAM/SMAM block.
+        use_cmam, use_smam: keep the cross-/self-modal attention modules.
+        missing_modality: ``"self"`` or ``"skip"``, see above.
+        modality_dropout: per-stream probability of hiding the other modality in a training batch.
+        head_hidden: hidden width of the per-stream MLP (default ``embed_dim``).
+        head_dropout: dropout inside the MLP heads.
+        attention_dropout: dropout on attention weights.
+        attention_pre_norm: LayerNorm on attention inputs (see :mod:`vizecg.models.attention`).
+    """
+
+    input_kind = "multimodal"
+    default_loss_options = {"use_kd": True}
+
+    def __init__(self, num_classes: int = 6, signal_width: int = 64, signal_kernel_size: int = 3,
+                 embed_dim: int = 256, num_heads: int = 8, use_cmam: bool = True, use_smam: bool = True,
+                 missing_modality: str = "self", modality_dropout: float = 0.3,
+                 head_hidden: int | None = None, head_dropout: float = 0.1,
+                 attention_dropout: float = 0.0, attention_pre_norm: bool = True) -> None:
+        super().__init__()
+        if missing_modality not in MISSING_MODALITY_RULES:
+            raise ValueError(f"missing_modality must be one of {MISSING_MODALITY_RULES}, got {missing_modality!r}")
+        if not 0.0 <= modality_dropout <= 1.0:
+            raise ValueError(f"modality_dropout must be a probability, got {modality_dropout}")
+        self.use_cmam = use_cmam
+        self.use_smam = use_smam
+        self.missing_modality = missing_modality
+        self.modality_dropout = modality_dropout
+        self.embed_dim = embed_dim
+
+        self.signal_encoder = ResNet1dFeatures(1, signal_width, kernel_size=signal_kernel_size)
+        self.image_encoder, image_channels = resnet18_trunk()
+        self.signal_projection = nn.Linear(self.signal_encoder.out_channels, embed_dim)
+        self.image_projection = nn.Linear(image_channels, embed_dim)
+        self.lead_embedding = nn.Parameter(torch.randn(N_LEADS, embed_dim) * 0.02)
+
+        def attention(cross: bool) -> ResidualAttention:
+            return ResidualAttention(embed_dim, num_heads, attention_dropout, attention_pre_norm, cross=cross)
+
+        self.cmam = nn.ModuleDict({s: attention(cross=True) for s in STREAMS}) if use_cmam else None
+        self.smam = nn.ModuleDict({s: attention(cross=False) for s in STREAMS}) if use_smam else None
+        hidden = head_hidden or embed_dim
+        self.heads = nn.ModuleDict({s: StreamHead(embed_dim, hidden, num_classes, head_dropout) for s in STREAMS})
+
+    def encode_signal(self, signal: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """``(B, 12, T)`` -> tokens ``(B, 12*T', d)`` (lead-major) and the grid ``(12, T')``."""
+        batch, leads, samples = signal.shape
+        features = self.signal_encoder(signal.reshape(batch * leads, 1, samples))  # (B*12, C, T')
+        positions = features.shape[-1]
+        tokens = self.signal_projection(features.transpose(1, 2)).reshape(batch, leads, positions, -1)
+        time_code = sinusoidal_encoding(torch.arange(positions, device=signal.device), self.embed_dim)
+        tokens = tokens + self.lead_embedding[None, :, None, :] + time_code[None, None, :, :]
+        return tokens.reshape(batch, leads * positions, -1), (leads, positions)
+
+    def encode_image(self, image: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """``(B, 3, H, W)`` in [0, 1] -> tokens ``(B, H'*W', d)`` (row-major) and the grid ``(H', W')``."""
+        features = self.image_encoder(self.normalise_image(image))  # (B, 512, H', W')
+        height, width = features.shape[-2:]
+        tokens = self.image_projection(features.flatten(2).transpose(1, 2))
+        return tokens + sinusoidal_encoding_2d(height, width, self.embed_dim, image.device)[None], (height, width)
+
+    def _cmam_context(self, stream: str, tokens: dict[str, torch.Tensor]) -> str | None:
+        """Which stream's tokens the CMAM of ``stream`` attends to, or None for the identity."""
+        other = "image" if stream == "signal" else "signal"
+        available = other in tokens
+        if available and self.training and self.modality_dropout > 0:
+            available = bool(torch.rand(()) >= self.modality_dropout)
+        if available:
+            return other
+        return stream if self.missing_modality == "self" else None
+
+    def forward(self, signal: torch.Tensor | None = None, image: torch.Tensor | None = None,
+                return_attention: bool = False) -> dict:
+        self.check_inputs(signal, image)
+        tokens: dict[str, torch.Tensor] = {}
+        grids: dict[str, tuple[int, int]] = {}
+        if signal is not None:
+            tokens["signal"], grids["signal"] = self.encode_signal(signal)
+        if image is not None:
+            tokens["image"], grids["image"] = self.encode_image(image)
+
+        outputs: dict = {"token_grid": grids, "cmam_context": {}}
+        attention_maps: dict[str, torch.Tensor] = {}
+        for stream, stream_tokens in tokens.items():
+            refined = stream_tokens
+            if self.cmam is not None:
+                context = self._cmam_context(stream, tokens)
+                outputs["cmam_context"][stream] = context
+                if context is not None:
+                    # Both directions read the encoder outputs F_a, F_b (eq. 3), not each other's updates.
+                    refined, weights = self.cmam[stream](stream_tokens, tokens[context], return_attention)
+                    if return_attention:
+                        attention_maps[f"cmam_{stream}"] = weights
+            if self.smam is not None:
+                refined, weights = self.smam[stream](refined, None, return_attention)
+                if return_attention:
+                    attention_maps[f"smam_{stream}"] = weights
+            outputs[f"logits_{stream}"] = self.heads[stream](refined)
+
+        outputs["logits"] = outputs["logits_image"] if "image" in tokens else outputs["logits_signal"]
+        if return_attention:
+            outputs["attention"] = attention_maps
+        return outputs
