@@ -202,3 +202,35 @@ def test_create_model_rejects_unknown_names_and_options() -> None:
         create_model("no_such_model")
     with pytest.raises(TypeError, match="not_an_option"):
         create_model("vizecgnet", not_an_option=3)
+
+
+def test_acnet_fuse_preserves_eval_outputs() -> None:
+    """ACNet's deploy form (branches folded into one conv per ACB) computes the same function."""
+    model = build("acnet")
+    model.train()
+    for _ in range(3):  # give the BN layers non-trivial running statistics
+        model(**make_inputs("signal", seed=_))
+    model.eval()
+    inputs = make_inputs("signal", seed=9)
+    with torch.no_grad():
+        reference = model(**inputs)["logits"]
+        fused_model = model.fuse()
+        assert not any("branches" in n for n, _ in fused_model.named_parameters())
+        torch.testing.assert_close(fused_model(**inputs)["logits"], reference, rtol=1e-4, atol=1e-5)
+
+
+def test_mhm_fuses_available_modalities_and_supervises_hierarchy() -> None:
+    model = build("mhm").eval()
+    with torch.no_grad():
+        joint = model(**make_inputs("multimodal"), return_attention=True)
+        image_only = model(image=make_inputs("image")["image"], return_attention=True)
+    assert joint["attention"]["modality"].shape == (BATCH, 2)
+    torch.testing.assert_close(joint["attention"]["modality"].sum(1), torch.ones(BATCH))
+    assert torch.equal(image_only["attention"]["modality"], torch.ones(BATCH, 1))
+    assert joint["group_logits"].shape == (BATCH, 2)
+
+    loss_fn = create_loss(model)
+    targets = torch.tensor([[1.0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1]])
+    torch.testing.assert_close(loss_fn.group_targets(targets), torch.tensor([[1.0, 0], [0, 1]]))
+    _, parts = loss_fn(joint, targets)
+    assert {"bce_fused", "bce_signal", "bce_image", "group_bce_fused"} <= set(parts)

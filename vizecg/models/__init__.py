@@ -6,10 +6,11 @@
 models share the forward contract of :mod:`vizecg.models.base`.
 """
 from vizecg.models._registry import create_model, list_models, model_entry, model_info, register_model
-from vizecg.models.losses import DistillationLoss, MultiLabelBCELoss, create_loss
+from vizecg.models.losses import DistillationLoss, HierarchicalMultiLabelLoss, MultiLabelBCELoss, create_loss
 
 # Importing the model modules registers their classes.
-from vizecg.models import image_cnn, vizecgnet  # noqa: F401  (registration side effect)
+from vizecg.models import (acnet, image_cnn, inception_time, mhm, ranet, signal_transformer,  # noqa: F401
+                           vizecgnet, xresnet1d)
 
 __all__ = ["create_model", "list_models", "model_entry", "model_info", "register_model",
-           "create_loss", "DistillationLoss", "MultiLabelBCELoss"]
+           "create_loss", "DistillationLoss", "HierarchicalMultiLabelLoss", "MultiLabelBCELoss"]

@@ -112,19 +112,75 @@ class DistillationLoss(nn.Module):
         return total, values
 
 
+class HierarchicalMultiLabelLoss(nn.Module):
+    """MHM's loss: BCE on fine labels plus ``group_weight`` x BCE on coarse groups, for every prediction given.
+
+    A group's target is 1 when any of its member labels is 1. Every prediction
+    in the outputs is supervised: the fused one (``logits``/``group_logits``)
+    and each single-modality one (``logits_<m>``/``group_logits_<m>``), which
+    is what keeps single-modality inference usable.
+
+    Args:
+        label_groups: indices of the fine labels in each group (from the model).
+        group_weight: weight of the coarse-level terms.
+        pos_weight: optional per-class positive weights for the fine-level terms.
+    """
+
+    def __init__(self, label_groups: tuple[tuple[int, ...], ...], group_weight: float = 1.0,
+                 pos_weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.label_groups = tuple(tuple(g) for g in label_groups)
+        self.group_weight = group_weight
+        self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32))
+
+    def group_targets(self, targets: torch.Tensor) -> torch.Tensor:
+        """``(B, C)`` fine targets -> ``(B, G)``: 1 where any member label is 1."""
+        return torch.stack([targets[:, list(group)].amax(dim=1) for group in self.label_groups], dim=1)
+
+    def forward(self, outputs: dict, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        targets = targets.float()
+        groups = self.group_targets(targets)
+        parts: dict[str, torch.Tensor] = {}
+        for suffix in ("", "_signal", "_image"):
+            if f"logits{suffix}" not in outputs:
+                continue
+            _check_targets(outputs[f"logits{suffix}"], targets, f"{type(self).__name__} (logits{suffix})")
+            name = suffix.lstrip("_") or "fused"
+            parts[f"bce_{name}"] = F.binary_cross_entropy_with_logits(outputs[f"logits{suffix}"], targets,
+                                                                      pos_weight=self.pos_weight)
+            parts[f"group_bce_{name}"] = F.binary_cross_entropy_with_logits(outputs[f"group_logits{suffix}"], groups)
+        if not parts:
+            raise ValueError(f"{type(self).__name__}: outputs hold no 'logits'")
+        total = sum(v if k.startswith("bce") else self.group_weight * v for k, v in parts.items())
+        values = {name: float(value.detach()) for name, value in parts.items()}
+        values["total"] = float(total.detach())
+        return total, values
+
+
 DISTILLATION_OPTIONS = frozenset({"kd_weight", "detach_teacher", "temperature", "use_kd", "class_reduction"})
 
 
 def create_loss(model: nn.Module, **loss_options) -> nn.Module:
-    """The training loss that fits ``model``: :class:`DistillationLoss` for multimodal models, BCE otherwise.
+    """The training loss that fits ``model``.
 
-    A multimodal model class may set ``default_loss_options`` (e.g. MHM turns
-    distillation off); explicit ``loss_options`` override them. Single-modality
+    :class:`HierarchicalMultiLabelLoss` for models with a label hierarchy
+    (``model.label_groups``, i.e. MHM), :class:`DistillationLoss` for the other
+    multimodal models (VizECGNet), :class:`MultiLabelBCELoss` otherwise. A
+    multimodal model class may set ``default_loss_options``; explicit
+    ``loss_options`` override them. Single-modality
     models accept and ignore the distillation options (:data:`DISTILLATION_OPTIONS`)
     so that one profile's loss options can be passed to every model; any other
     option the chosen loss does not take raises a ``TypeError`` naming it.
     """
     kind = getattr(model, "input_kind", None)
+    label_groups = getattr(model, "label_groups", None)
+    if label_groups is not None:
+        unknown = set(loss_options) - {"pos_weight", "group_weight"} - DISTILLATION_OPTIONS
+        if unknown:
+            raise TypeError(f"{type(model).__name__} uses the hierarchical loss; it takes pos_weight and group_weight "
+                            f"(and ignores {sorted(DISTILLATION_OPTIONS)}), got {sorted(unknown)}")
+        return HierarchicalMultiLabelLoss(label_groups, group_weight=loss_options.get("group_weight", 1.0),
+                                          pos_weight=loss_options.get("pos_weight"))
     if kind == "multimodal":
         options = {**getattr(model, "default_loss_options", {}), **loss_options}
         return DistillationLoss(**options)
