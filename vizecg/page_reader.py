@@ -1,0 +1,675 @@
+"""Read ECG page images from disk and turn real prints, scans and phone photos into model input.
+
+The image models are trained on whole rendered pages (the ``ecg_plot`` 0.2.8 look: a red
+millimetre grid filling the page, dark traces, resized to the training size stored in the
+checkpoint). A real page differs from that in every way a camera or a scanner can add:
+table or background around the paper, perspective, a few degrees of rotation, coloured
+paper, uneven light, white margins with printed header text. :func:`prepare_page` removes
+what can be removed reliably and leaves the rest to the model's augmentation:
+
+1. :func:`load_image`: any PNG, JPEG, BMP, TIFF (EXIF orientation applied, alpha flattened on
+   white, palette/grey/16-bit converted) or the first page of a PDF -> uint8 RGB.
+2. :func:`limit_resolution`: very large scans are shrunk (long side at most
+   :data:`WORK_LONG_SIDE` px) because every later step and the model see far fewer pixels.
+3. :func:`find_paper_quad` + :func:`warp_quad`: in a photo whose paper does not fill the
+   frame, the largest bright convex quadrilateral is taken as the sheet and warped to a
+   rectangle (this removes the table and the perspective at once). Pages that fill the frame
+   (scans, cropped photos) are left alone.
+4. :func:`estimate_skew` + :func:`rotate_page`: the grid and the trace baselines are straight
+   lines, so the page angle is the one (within +-:data:`MAX_SKEW_DEG`) that makes the row and
+   column profiles of the ink map sharpest; the page is rotated back.
+5. :func:`find_grid_box`: printed pages carry header text and margins that the training pages
+   do not have; long straight grid lines (morphological opening with long line kernels) mark
+   the gridded area and the page is cropped to it when it is a large part of the page.
+6. :func:`normalise_paper`: each channel is divided by a smooth estimate of the local paper
+   colour (a grey-level closing then a blur), so pink or grey paper, colour casts and uneven
+   light all become white paper with dark ink; then the darkest ink is stretched to black.
+7. :func:`resize_to_model`: the training renderer draws the whole page at exactly the
+   training size, so the page is resized to exactly ``height x width`` (aspect ratio is not
+   kept; it is not kept in training either) and returned as float32 ``(3, H, W)`` in [0, 1].
+
+:func:`looks_like_ecg` is the gate before all this: a heuristic that asks for a periodic grid
+in both directions with about the same spacing, some thin dark ink (the traces) and a light
+paper background, so a natural photo, a blank or a text page, or noise is refused with a
+reason instead of being given confident-looking probabilities.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pdf")
+"""File suffixes (lower case) that :func:`load_image` reads and that a folder expands to."""
+
+MIN_IMAGE_SIDE: int = 64
+"""Smaller images cannot hold a readable 12-lead page (a 10 s lead needs tens of pixels)."""
+
+WORK_LONG_SIDE: int = 2400
+"""Long side (px) above which pages are shrunk before preprocessing; models use far fewer."""
+
+MAX_SKEW_DEG: float = 15.0
+"""Largest page rotation :func:`estimate_skew` searches for (degrees, both directions)."""
+
+SKEW_LONG_SIDE: int = 512
+"""Long side (px) of the ink map on which :func:`estimate_skew` searches."""
+
+PDF_RENDER_DPI: float = 200.0
+"""Resolution at which the first PDF page is rasterised (enough for a 1 mm grid)."""
+
+
+class PageReadError(ValueError):
+    """A file that cannot be read as an ECG page image. The message names the file and the problem."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file (PNG, JPEG, BMP, TIFF, or the first page of a PDF) as uint8 RGB ``(H, W, 3)``.
+
+    EXIF orientation is applied (phone photos are often stored sideways), transparency is
+    flattened on white (the paper colour), palette, grey, bilevel, CMYK and 16/32-bit images
+    are converted to 8-bit RGB. PDFs are recognised by their ``%PDF-`` signature, not by name.
+
+    Raises :class:`PageReadError` naming the file when it is missing, a directory, empty, not
+    a readable image (corrupt, truncated, text), or smaller than :data:`MIN_IMAGE_SIDE` pixels.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise PageReadError(f"{path}: no such file")
+    if path.is_dir():
+        raise PageReadError(f"{path}: is a directory, not an image file")
+    if path.stat().st_size == 0:
+        raise PageReadError(f"{path}: file is empty (0 bytes)")
+    with path.open("rb") as handle:
+        signature = handle.read(5)
+    rgb = _render_pdf_first_page(path) if signature == b"%PDF-" else _read_raster(path)
+    height, width = rgb.shape[:2]
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise PageReadError(
+            f"{path}: image is only {width}x{height} px; an ECG page needs at least "
+            f"{MIN_IMAGE_SIDE} px per side")
+    return rgb
+
+
+def _read_raster(path: Path) -> np.ndarray:
+    """Decode a raster file with Pillow; fall back to OpenCV for TIFF variants Pillow refuses."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            return pil_to_rgb8(upright)
+    except UnidentifiedImageError:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            decoded = _read_with_opencv(path)
+            if decoded is not None:
+                return decoded
+        raise PageReadError(
+            f"{path}: not a readable image (expected PNG, JPEG, BMP, TIFF or PDF)") from None
+    except Image.DecompressionBombError as error:
+        raise PageReadError(f"{path}: image is implausibly large for a page ({error})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            decoded = _read_with_opencv(path)
+            if decoded is not None:
+                return decoded
+        raise PageReadError(f"{path}: corrupt or truncated image ({error})") from None
+
+
+def _read_with_opencv(path: Path) -> np.ndarray | None:
+    """Decode with OpenCV (handles 16-bit-per-channel RGB TIFFs); ``None`` when it cannot."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        return None
+    if decoded.ndim == 2:
+        decoded = decoded[:, :, None]
+    channels = decoded.shape[2]
+    values = _scale_to_unit(decoded)
+    if channels == 1:
+        return _unit_to_uint8(np.repeat(values, 3, axis=2))
+    if channels == 4:
+        bgr, alpha = values[:, :, :3], values[:, :, 3:]
+        values = bgr * alpha + (1.0 - alpha)
+    return _unit_to_uint8(values[:, :, 2::-1])
+
+
+def pil_to_rgb8(image: Image.Image) -> np.ndarray:
+    """Convert any Pillow image to uint8 RGB ``(H, W, 3)``, flattening transparency on white."""
+    mode = image.mode
+    if mode == "P" or mode == "PA":
+        image = image.convert("RGBA" if ("transparency" in image.info or mode == "PA") else "RGB")
+        mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        grey = _scale_to_unit(np.asarray(image))
+        return _unit_to_uint8(np.repeat(grey[:, :, None], 3, axis=2))
+    if mode in ("RGBA", "LA", "La", "RGBa"):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        rgb, alpha = rgba[:, :, :3], rgba[:, :, 3:]
+        return _unit_to_uint8(rgb * alpha + (1.0 - alpha))
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _scale_to_unit(values: np.ndarray) -> np.ndarray:
+    """Map integer or float pixel values to [0, 1] by their type's range (data max if unknown)."""
+    if values.dtype == np.uint8:
+        return values.astype(np.float32) / 255.0
+    if values.dtype in (np.uint16, np.dtype(">u2"), np.dtype("<u2")):
+        return values.astype(np.float32) / 65535.0
+    floats = values.astype(np.float32)
+    if np.issubdtype(values.dtype, np.floating) and floats.size and np.nanmax(floats) <= 1.0:
+        return np.nan_to_num(np.clip(floats, 0.0, 1.0))
+    # 32-bit integer or float images: usually 16-bit data in a wider container.
+    top = float(np.nanmax(floats)) if floats.size else 0.0
+    scale = 65535.0 if top <= 65535.0 else top
+    return np.nan_to_num(np.clip(floats / max(scale, 1e-6), 0.0, 1.0))
+
+
+def _unit_to_uint8(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8))
+
+
+def _render_pdf_first_page(path: Path) -> np.ndarray:
+    """Rasterise the first PDF page at :data:`PDF_RENDER_DPI` with pypdfium2."""
+    try:
+        import pypdfium2
+    except ImportError:
+        raise PageReadError(
+            f"{path}: reading PDF files needs the 'pypdfium2' package (pip install pypdfium2)") from None
+    try:
+        document = pypdfium2.PdfDocument(str(path))
+    except Exception as error:  # pypdfium2 raises its own PdfiumError for broken files
+        raise PageReadError(f"{path}: corrupt or unreadable PDF ({error})") from None
+    try:
+        if len(document) == 0:
+            raise PageReadError(f"{path}: PDF has no pages")
+        page = document[0]
+        bitmap = page.render(scale=PDF_RENDER_DPI / 72.0)
+        image = bitmap.to_pil()
+        return pil_to_rgb8(image)
+    finally:
+        document.close()
+
+
+def image_files_in(folder: str | Path) -> list[Path]:
+    """Image files directly inside ``folder`` with a suffix in :data:`IMAGE_SUFFIXES` (any case), sorted."""
+    folder = Path(folder)
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 RGB image (used to embed debug panels in reports)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Maps shared by the steps
+# ---------------------------------------------------------------------------------------------
+
+def limit_resolution(image: np.ndarray, long_side: int = WORK_LONG_SIDE) -> np.ndarray:
+    """Shrink ``image`` (area interpolation) so its long side is at most ``long_side`` px."""
+    height, width = image.shape[:2]
+    scale = long_side / max(height, width)
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def ink_map(image: np.ndarray) -> np.ndarray:
+    """How much darker than the surrounding paper each pixel is: float32 ``(H, W)`` in [0, 1].
+
+    Works on the darkest channel, so red grid lines on white, black or blue traces and grey
+    grids all count as ink, while the paper tint (pink, grey, yellowed) does not: the local
+    paper level is a grey-level closing (a max filter) wider than any line, blurred, and the
+    ink is the relative shortfall from it. Uneven light is removed by the same division.
+    """
+    darkest = image.min(axis=2).astype(np.float32)
+    paper = local_paper_level(darkest)
+    return np.clip(1.0 - darkest / np.maximum(paper, 1.0), 0.0, 1.0)
+
+
+def local_paper_level(channel: np.ndarray) -> np.ndarray:
+    """Smooth estimate of the paper brightness under ``channel`` (float32, same shape).
+
+    A dilation (local max) with a window of about 1/40 of the long side spans several grid
+    cells, so it reaches the paper between lines; the blur then removes the blockiness.
+    """
+    long_side = max(channel.shape)
+    window = max(5, (long_side // 40) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
+    paper = cv2.dilate(channel.astype(np.float32), kernel)
+    blur = max(3, (window * 2) | 1)
+    return cv2.GaussianBlur(paper, (blur, blur), 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Is it an ECG?
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EcgEvidence:
+    """The measurements behind :func:`looks_like_ecg` (kept for reports and threshold checks)."""
+
+    grid_score: float
+    grid_period_px: float
+    ink_fraction: float
+    blob_fraction: float
+    trace_column_fraction: float
+    skew_deg: float
+
+
+GRID_MIN_SCORE: float = 4.8
+"""Least grid score (log prominence of a square lattice peak, see :func:`grid_score`).
+Measured: real prints and renders 5.0-11, natural photos 1.4-3.5, text pages 3.4-4.0."""
+INK_FRACTION_RANGE: tuple[float, float] = (0.003, 0.75)
+"""Share of pixels clearly darker than the paper (ink > 0.25): traces plus grid lines."""
+BLOB_MAX_FRACTION: float = 0.35
+"""Largest share of the ink that may survive a 5x5 opening: ECG ink is thin lines (<= 0.17
+measured), photographs are areas (>= 0.7)."""
+TRACE_MIN_COLUMNS: float = 0.25
+"""Least share of page columns crossed by ink that is not a long straight grid line (traces)."""
+DETECT_LONG_SIDE: int = 1024
+GRID_TILE: int = 192
+
+
+def looks_like_ecg(image: np.ndarray) -> tuple[bool, str, float]:
+    """Decide whether ``image`` (uint8 RGB) looks like an ECG page: ``(accepted, reason, score)``.
+
+    Measured on a deskewed copy at most :data:`DETECT_LONG_SIDE` px long, on the ink map
+    (:func:`ink_map`), four pieces of evidence must all hold:
+
+    * **grid**: ECG paper is a square lattice of thin lines. :func:`grid_score` finds, tile by
+      tile, a spectral peak that stands out from everything else at the same spatial
+      frequency *along both image axes at the same period*; text (rows only), photographs
+      (no lattice) and noise (no peak) fail it. Needs :data:`GRID_MIN_SCORE`;
+    * **ink**: between 0.3 % and 75 % of the pixels clearly darker than the paper
+      (a blank page has none, noise or a dark photo has ink everywhere);
+    * **thin strokes**: at most :data:`BLOB_MAX_FRACTION` of the ink survives a 5x5 opening
+      (printed lines are 1-3 px wide here; photographs are made of areas, bricks of blocks);
+    * **traces**: at least :data:`TRACE_MIN_COLUMNS` of the columns hold ink that is not part
+      of a long straight line, so blank graph paper is refused.
+
+    ``score`` is the grid score over its threshold (>= 1 passes). Pages printed without any
+    grid are refused: the study's models only ever see gridded pages.
+    """
+    accepted, reason, score, _ = ecg_evidence(image)
+    return accepted, reason, score
+
+
+def ecg_evidence(image: np.ndarray) -> tuple[bool, str, float, EcgEvidence]:
+    """:func:`looks_like_ecg` together with its measurements."""
+    work = limit_resolution(image, DETECT_LONG_SIDE)
+    ink = ink_map(work)
+    skew = estimate_skew_from_ink(ink)
+    if abs(skew) > 0.3:
+        ink = _rotate_map(ink, skew)
+    lattice, period = grid_score(ink)
+    dark = (ink > 0.25).astype(np.uint8)
+    ink_fraction = float(dark.mean())
+    blobs = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    blob_fraction = float(blobs.sum() / max(int(dark.sum()), 1))
+    trace_columns = trace_column_fraction(ink)
+    evidence = EcgEvidence(lattice, period, ink_fraction, blob_fraction, trace_columns, skew)
+    score = lattice / GRID_MIN_SCORE
+    summary = (f"grid {lattice:.1f} (period {period:.1f} px), ink {ink_fraction:.1%}, "
+               f"blobs {blob_fraction:.1%}, trace columns {trace_columns:.0%}")
+    if ink_fraction < INK_FRACTION_RANGE[0]:
+        return False, f"almost no dark ink (blank page?): {summary}", score, evidence
+    if ink_fraction > INK_FRACTION_RANGE[1]:
+        return False, f"dark content everywhere, not lines on paper: {summary}", score, evidence
+    if blob_fraction > BLOB_MAX_FRACTION:
+        return False, f"photographic content (dark areas, not thin printed lines): {summary}", score, evidence
+    if lattice < GRID_MIN_SCORE:
+        return False, f"no square ECG grid found: {summary}", score, evidence
+    if trace_columns < TRACE_MIN_COLUMNS:
+        return False, f"grid without traces (blank ECG paper?): {summary}", score, evidence
+    return True, f"ECG grid and traces: {summary}", score, evidence
+
+
+def grid_score(ink: np.ndarray, tile: int = GRID_TILE) -> tuple[float, float]:
+    """Strength and period (px) of a square lattice of lines in an ink map.
+
+    The map is cut into square tiles (local, so that perspective and paper curvature, which
+    change the grid period across a photo, do not smear the peak). In each tile's 2-D power
+    spectrum, every radius (spatial frequency) is compared with its own median over all
+    directions, which cancels the 1/f fall-off of natural images; the tile's score is the
+    best radius at which *both* axis directions (within +-6 degrees, for residual skew) stand
+    out: ``log(min(peak along x, peak along y) / median at that radius)``. The page score is
+    the 75th percentile over tiles (margins and header text may hold no grid).
+    """
+    height, width = ink.shape
+    short_side = min(height, width)
+    if short_side < 1.5 * tile:  # small images: smaller tiles, still several per page
+        tile = min(short_side, max(32, tile // 2))
+    rows = np.linspace(0, height - tile, max(1, height // tile)).astype(int)
+    columns = np.linspace(0, width - tile, max(1, width // tile)).astype(int)
+    scores, periods = [], []
+    for top in rows:
+        for left in columns:
+            score, period = _tile_lattice_score(ink[top:top + tile, left:left + tile])
+            scores.append(score)
+            periods.append(period)
+    scores_array = np.asarray(scores)
+    order = int(np.argsort(scores_array)[int(0.75 * (scores_array.size - 1))])
+    return float(np.percentile(scores_array, 75)), float(periods[order])
+
+
+_LATTICE_GEOMETRY: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _lattice_geometry(size: int, wedge_deg: float = 6.0):
+    """Per-size constants of :func:`_tile_lattice_score` (pure functions of ``size``, memoised)."""
+    if size not in _LATTICE_GEOMETRY:
+        frequencies = np.fft.fftfreq(size)
+        fy, fx = np.meshgrid(frequencies, frequencies, indexing="ij")
+        radius = np.rint(np.hypot(fx, fy) * size).astype(np.int64).ravel()
+        angle = np.degrees(np.arctan2(np.abs(fy), np.abs(fx))).ravel()
+        order = np.argsort(radius, kind="stable")
+        bounds = np.searchsorted(radius[order], np.arange(size + 2))
+        along_x = (angle <= wedge_deg)[order]
+        along_y = (angle >= 90.0 - wedge_deg)[order]
+        window = np.outer(np.hanning(size), np.hanning(size)).astype(np.float32)
+        _LATTICE_GEOMETRY[size] = (order, bounds, along_x, along_y, window)
+    return _LATTICE_GEOMETRY[size]
+
+
+def _tile_lattice_score(tile: np.ndarray, min_period: float = 2.5, max_period: float = 80.0) -> tuple[float, float]:
+    size = tile.shape[0]
+    order, bounds, along_x, along_y, window = _lattice_geometry(size)
+    centred = tile.astype(np.float32) - float(tile.mean())
+    power = (np.abs(np.fft.fft2(centred * window)) ** 2).ravel()[order]
+    low = max(2, int(np.ceil(size / max_period)))
+    high = int(size / min_period)
+    median = np.zeros(high + 2)
+    peak_x = np.zeros(high + 2)
+    peak_y = np.zeros(high + 2)
+    for radius in range(low - 1, high + 2):
+        start, stop = bounds[radius], bounds[radius + 1]
+        ring = power[start:stop]
+        median[radius] = np.median(ring)
+        peak_x[radius] = ring[along_x[start:stop]].max(initial=0.0)
+        peak_y[radius] = ring[along_y[start:stop]].max(initial=0.0)
+    # a period between two integer radii spreads over both: look one bin either side
+    radii = np.arange(low, high + 1)
+    best_x = np.maximum.reduce([peak_x[radii - 1], peak_x[radii], peak_x[radii + 1]])
+    best_y = np.maximum.reduce([peak_y[radii - 1], peak_y[radii], peak_y[radii + 1]])
+    prominence = np.minimum(best_x, best_y) / np.maximum(median[radii], 1e-12)
+    best = int(np.argmax(prominence))
+    return float(np.log(max(prominence[best], 1e-12))), float(size / radii[best])
+
+
+def trace_column_fraction(ink: np.ndarray, threshold: float = 0.4) -> float:
+    """Share of columns holding dark ink that is not part of a long straight (grid) line.
+
+    Long lines are found by openings with horizontal and vertical kernels a sixth of the
+    page long (longer than a QRS complex is tall), removed, and single stray pixels dropped.
+    """
+    height, width = ink.shape
+    strong = (ink > threshold).astype(np.uint8)
+    horizontal = cv2.morphologyEx(strong, cv2.MORPH_OPEN, np.ones((1, max(width // 6, 15)), np.uint8))
+    vertical = cv2.morphologyEx(strong, cv2.MORPH_OPEN, np.ones((max(height // 6, 15), 1), np.uint8))
+    rest = strong & (1 - (horizontal | vertical))
+    rest = cv2.morphologyEx(rest, cv2.MORPH_OPEN, np.ones((2, 1), np.uint8))
+    return float((rest.sum(axis=0) >= 2).mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry: paper outline, skew, grid area
+# ---------------------------------------------------------------------------------------------
+
+def find_paper_quad(image: np.ndarray, *, min_area: float = 0.2, max_area: float = 0.92) -> np.ndarray | None:
+    """Corners (float32 ``(4, 2)``, x/y, clockwise from top-left) of the sheet in a photo, or ``None``.
+
+    The sheet is the largest bright region (Otsu threshold on the blurred grey image, closed so
+    that grid lines and traces do not split it). It is returned only when its convex hull is
+    close to a quadrilateral and covers between ``min_area`` and ``max_area`` of the frame:
+    a page that fills the frame needs no warp, and a small bright blob is not the page.
+    """
+    small = limit_resolution(image, 640)
+    scale = image.shape[1] / small.shape[1]
+    grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (5, 5), 0)
+    _, bright = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    sheet = max(contours, key=cv2.contourArea)
+    area_fraction = cv2.contourArea(sheet) / float(grey.size)
+    if not (min_area <= area_fraction <= max_area):
+        return None
+    hull = cv2.convexHull(sheet)
+    corners = cv2.approxPolyDP(hull, 0.03 * cv2.arcLength(hull, True), True)
+    if len(corners) != 4:
+        return None
+    inside = np.zeros_like(bright)
+    cv2.fillConvexPoly(inside, corners.reshape(-1, 2), 255)
+    outside_mean = float(grey[inside == 0].mean()) if (inside == 0).any() else 255.0
+    inside_mean = float(grey[inside > 0].mean())
+    if outside_mean > 0.75 * inside_mean:
+        return None  # the "background" is about as bright as the sheet: shading, not a table
+    return _order_corners(corners.reshape(4, 2).astype(np.float32) * scale)
+
+
+def _order_corners(points: np.ndarray) -> np.ndarray:
+    """Order 4 points top-left, top-right, bottom-right, bottom-left."""
+    sums = points.sum(axis=1)
+    differences = points[:, 1] - points[:, 0]
+    return np.array([points[np.argmin(sums)], points[np.argmin(differences)],
+                     points[np.argmax(sums)], points[np.argmax(differences)]], dtype=np.float32)
+
+
+def warp_quad(image: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """Warp the quadrilateral ``corners`` of ``image`` to an upright rectangle of its mean side lengths."""
+    top_left, top_right, bottom_right, bottom_left = corners
+    width = int(round((np.linalg.norm(top_right - top_left) + np.linalg.norm(bottom_right - bottom_left)) / 2))
+    height = int(round((np.linalg.norm(bottom_left - top_left) + np.linalg.norm(bottom_right - top_right)) / 2))
+    width, height = max(width, 2), max(height, 2)
+    target = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(corners.astype(np.float32), target)
+    return cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+
+
+def estimate_skew(image: np.ndarray, max_angle: float = MAX_SKEW_DEG) -> float:
+    """Page rotation in degrees (counter-clockwise positive, as :func:`rotate_page` undoes it).
+
+    Grid lines and trace baselines are straight and axis-aligned on an upright page, so the
+    ink map's row and column profiles are sharpest (largest variance of their first
+    differences) at the right angle. Searched coarse-to-fine: 1 degree steps over
+    +-``max_angle``, then 0.1 degree steps around the best.
+    """
+    return estimate_skew_from_ink(ink_map(limit_resolution(image, DETECT_LONG_SIDE)), max_angle)
+
+
+def estimate_skew_from_ink(ink: np.ndarray, max_angle: float = MAX_SKEW_DEG) -> float:
+    """:func:`estimate_skew` on an ink map (float ``(H, W)``); searched on a copy <= 512 px long.
+
+    Half the detection resolution is plenty: a 0.1 degree turn still moves the end of a
+    512 px line by ~1 px, and the search costs a quarter.
+    """
+    ink = limit_resolution(ink.astype(np.float32), SKEW_LONG_SIDE)
+    valid = np.ones_like(ink)
+
+    def sharpness(angle: float) -> float:
+        rotated = _rotate_map(ink, angle)
+        covered = _rotate_map(valid, angle)
+        total = 0.0
+        for axis in (0, 1):
+            weight = covered.sum(axis=1 - axis)
+            profile = rotated.sum(axis=1 - axis) / np.maximum(weight, 1.0)
+            keep = weight > 0.5 * weight.max()
+            differences = np.diff(profile[keep])
+            total += float(np.mean(differences ** 2)) if differences.size else 0.0
+        return total
+
+    coarse = np.arange(-max_angle, max_angle + 1e-9, 1.0)
+    coarse_scores = np.array([sharpness(a) for a in coarse])
+    if coarse_scores.max() <= coarse_scores.min() * (1.0 + 1e-6):
+        return 0.0  # featureless (blank) page: no angle is better than upright
+    best = float(coarse[int(np.argmax(coarse_scores))])
+    fine = np.arange(max(best - 1.0, -max_angle), min(best + 1.0, max_angle) + 1e-9, 0.1)
+    fine_scores = [sharpness(a) for a in fine]
+    return float(np.round(fine[int(np.argmax(fine_scores))], 2))
+
+
+def _rotate_map(values: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate a float map by ``-angle`` degrees about its centre, zero outside (same size)."""
+    height, width = values.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), -angle, 1.0)
+    return cv2.warpAffine(values, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def rotate_page(image: np.ndarray, angle: float) -> np.ndarray:
+    """Undo a page rotation of ``angle`` degrees (as :func:`estimate_skew` reports it).
+
+    The canvas keeps its size; uncovered corners are filled by replicating the border, which
+    the grid crop (:func:`find_grid_box`) then mostly removes.
+    """
+    if abs(angle) < 1e-3:
+        return image
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), -angle, 1.0)
+    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def find_grid_box(image: np.ndarray, *, min_area: float = 0.3) -> tuple[int, int, int, int] | None:
+    """Bounding box ``(top, bottom, left, right)`` (pixel rows/columns, end exclusive) of the grid.
+
+    Grid lines are the only long straight lines on a page: the ink map is thresholded and
+    opened with horizontal and vertical line kernels a tenth of the page long; the box spans
+    the densest run of evenly spaced line positions in each direction. ``None`` when no
+    such grid covers at least ``min_area`` of the page (then the whole page is used).
+    """
+    height, width = image.shape[:2]
+    ink = ink_map(image)
+    binary = (ink > 0.12).astype(np.uint8)
+    horizontal = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((1, max(width // 10, 3)), np.uint8))
+    vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((max(height // 10, 3), 1), np.uint8))
+    rows = _grid_span(horizontal.sum(axis=1) >= width // 10)
+    columns = _grid_span(vertical.sum(axis=0) >= height // 10)
+    if rows is None or columns is None:
+        return None
+    top, bottom = rows
+    left, right = columns
+    if (bottom - top) * (right - left) < min_area * height * width:
+        return None
+    return top, bottom, left, right
+
+
+def _grid_span(is_line: np.ndarray) -> tuple[int, int] | None:
+    """Extent (start, end exclusive) of the longest run of line positions with regular gaps."""
+    positions = np.flatnonzero(is_line)
+    if positions.size < 4:
+        return None
+    # merge adjacent pixels of one thick line into one position
+    starts = positions[np.concatenate(([True], np.diff(positions) > 1))]
+    if starts.size < 4:
+        return None
+    gaps = np.diff(starts)
+    limit = 3.0 * float(np.median(gaps))
+    best, run_start = (0, 0), 0
+    for index, gap in enumerate(np.append(gaps, np.inf)):
+        if gap > limit:
+            if starts[index] - starts[run_start] > best[1] - best[0]:
+                best = (int(starts[run_start]), int(starts[index]))
+            run_start = index + 1
+    first, last = best
+    if last <= first:
+        return None
+    return first, last + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Photometry and size
+# ---------------------------------------------------------------------------------------------
+
+def normalise_paper(image: np.ndarray, *, black_percentile: float = 0.3) -> np.ndarray:
+    """White paper, dark ink: divide each channel by its local paper level, then stretch.
+
+    Dividing by :func:`local_paper_level` per channel makes any paper tint or colour cast
+    white and removes uneven light (shadows, vignetting); the ink keeps its own colour
+    relative to the paper (red grid stays red, black traces stay dark). The darkest
+    ``black_percentile`` % of the luminance is then mapped to black, restoring the contrast
+    that a washed-out photo or a faint scan loses.
+    """
+    values = image.astype(np.float32)
+    flattened = np.empty_like(values)
+    for channel in range(3):
+        paper = local_paper_level(values[:, :, channel])
+        flattened[:, :, channel] = values[:, :, channel] / np.maximum(paper, 1.0)
+    flattened = np.clip(flattened, 0.0, 1.0)
+    luminance = flattened @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    black = float(np.percentile(luminance, black_percentile))
+    black = min(black, 0.6)
+    stretched = np.clip((flattened - black) / max(1.0 - black, 1e-3), 0.0, 1.0)
+    return _unit_to_uint8(stretched)
+
+
+def resize_to_model(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize a uint8 RGB page to exactly ``height x width`` -> float32 ``(3, height, width)`` in [0, 1]."""
+    interpolation = cv2.INTER_AREA if image.shape[0] >= height else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (int(width), int(height)), interpolation=interpolation)
+    return np.ascontiguousarray(resized.transpose(2, 0, 1).astype(np.float32) / 255.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole path
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class PageSteps:
+    """Intermediate images (uint8 RGB) and estimates of one :func:`prepare_page` run, for inspection."""
+
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    paper_corners: np.ndarray | None = None
+    skew_deg: float = 0.0
+    grid_box: tuple[int, int, int, int] | None = None
+
+
+def prepare_page(image: np.ndarray, height: int, width: int, *, debug: bool = False,
+                 correct_geometry: bool = True):
+    """Turn a uint8 RGB page (print, scan or photo) into model input float32 ``(3, height, width)``.
+
+    Runs the steps listed in the module docstring. With ``correct_geometry=False`` only the
+    photometric normalisation and the resize run (for pages that are already clean renders).
+    With ``debug=True`` returns ``(array, PageSteps)`` holding every intermediate image.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"prepare_page expects uint8 RGB (H, W, 3), got {image.dtype} {image.shape}")
+    steps = PageSteps()
+    page = limit_resolution(image)
+    steps.images["input"] = page
+    if correct_geometry:
+        corners = find_paper_quad(page)
+        if corners is not None:
+            page = warp_quad(page, corners)
+            steps.paper_corners = corners
+        steps.images["paper"] = page
+        steps.skew_deg = estimate_skew(page)
+        page = rotate_page(page, steps.skew_deg)
+        steps.images["deskewed"] = page
+        box = find_grid_box(page)
+        if box is not None:
+            top, bottom, left, right = box
+            page = page[top:bottom, left:right]
+            steps.grid_box = box
+        steps.images["grid"] = page
+    page = normalise_paper(page)
+    steps.images["normalised"] = page
+    model_input = resize_to_model(page, height, width)
+    if debug:
+        steps.images["model_input"] = _unit_to_uint8(model_input.transpose(1, 2, 0))
+        return model_input, steps
+    return model_input
