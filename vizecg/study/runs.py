@@ -69,7 +69,9 @@ def build_run_model(params: dict, run: str):
     spec = run_spec(params, run)
     torch.manual_seed(params["train"]["seed"])
     model = create_model(spec["model"], num_classes=len(LABELS), **spec["model_options"])
-    loss_fn = create_loss(model, **spec["loss_options"])
+    # distillation options only mean something to two-stream models
+    loss_options = spec["loss_options"] if model.input_kind == "multimodal" else {}
+    loss_fn = create_loss(model, **loss_options)
     return model, loss_fn, spec
 
 
@@ -108,3 +110,60 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
                val_inputs=("image",) if model.input_kind == "multimodal" else inputs,
                num_workers=tr.get("num_workers", 0), device=resolve_device(tr.get("device", "auto")),
                seed=tr["seed"], checkpoint_meta=meta, progress=progress)
+
+
+def inference_paths(spec: dict, model) -> list[str]:
+    """How a run is scored: its ``inference`` list, else its own input kind.
+
+    ``image`` on a multimodal model is image-only inference (no signal, the paper's use);
+    ``image_skip`` is the same checkpoint with the ``missing_modality="skip"`` CMAM rule,
+    which the evaluation compares with the trained rule.
+    """
+    paths = spec["inference"] or ([model.input_kind] if model.input_kind != "multimodal" else ["image"])
+    if model.input_kind == "multimodal" and "image" in paths and getattr(model, "missing_modality", None) == "self":
+        paths = [*paths, "image_skip"]
+    return paths
+
+
+def predictions_file(work_dir: str | Path, run: str) -> Path:
+    return run_dir(work_dir, run) / "predictions.npz"
+
+
+def score_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = True) -> Path:
+    """Predict validation and test probabilities of ``run``'s best checkpoint for every inference
+    path, tune per-class thresholds on validation (stored in the checkpoint for ``predict``),
+    and save everything in ``predictions.npz``: ``y_val``, ``y_test``, ``val@<path>``, ``test@<path>``."""
+    from vizecg.evaluation import predict_probs, tune_thresholds
+    from vizecg.training.checkpoint import load_model, read_checkpoint, save_checkpoint
+
+    spec = run_spec(params, run)
+    best = run_dir(work_dir, run) / "best.pt"
+    model, meta = load_model(best)
+    device = resolve_device(params["train"].get("device", "auto"))
+    batch = params["evaluation"]["batch_size"]
+    arrays: dict[str, np.ndarray] = {}
+    datasets = {}
+    for split in ("val", "test"):
+        datasets[split] = make_dataset(params, work_dir, split, train=False, with_image=model.input_kind != "signal")
+        arrays[f"y_{split}"] = datasets[split].labels.astype(np.uint8)
+    thresholds = {}
+    for path in inference_paths(spec, model):
+        inputs = ("signal",) if path == "signal" else ("image",)
+        if model.input_kind == "multimodal":
+            model.missing_modality = "skip" if path == "image_skip" else meta["model_options"].get("missing_modality", "self")
+        for split in ("val", "test"):
+            arrays[f"{split}@{path}"] = predict_probs(model, datasets[split], inputs=inputs, batch_size=batch,
+                                                      device=device, progress=progress)
+        thresholds[path] = tune_thresholds(arrays["y_val"], arrays[f"val@{path}"]).tolist()
+    out = predictions_file(work_dir, run)
+    np.savez(out, **arrays)
+    payload = read_checkpoint(best)
+    payload["thresholds"] = thresholds.get("image", next(iter(thresholds.values())))
+    payload["thresholds_by_path"] = thresholds
+    save_checkpoint(payload, best)
+    return out
+
+
+def load_predictions(work_dir: str | Path, run: str) -> dict[str, np.ndarray]:
+    with np.load(predictions_file(work_dir, run)) as data:
+        return {key: data[key] for key in data.files}
