@@ -296,9 +296,13 @@ def _draw_labels_and_rhythm(rng: np.random.Generator, prevalence: dict[str, floa
         pr = rng.uniform(0.180, 0.197)
     else:
         pr = rng.uniform(0.115, 0.185)
-    # At high rates a long PR pushes the P wave into the preceding T wave; real tracings show it,
-    # but cap it so that the P wave stays measurable.
-    pr = min(pr, 0.34 * 60.0 / hr + 0.06) if avb else pr
+    # PR shortens at high rates: keep the P wave after the preceding T wave (QT by Bazett with a
+    # typical QTc of 0.41 s). Only 1dAVb at a high rate may still fuse P with T, as in real
+    # tracings.
+    if rhythm != "AF":
+        rr = 60.0 / hr
+        room = rr - 0.41 * np.sqrt(rr)
+        pr = min(pr, max(0.205, room - 0.01)) if avb else min(pr, max(0.11, room - 0.04))
 
     # QRS duration and conduction pattern.
     if block == "RBBB":
@@ -353,12 +357,14 @@ _DIR = {
     "r": np.array([0.75, 0.5, 0.35]), "s": np.array([-0.4, -0.2, 0.85]),
     "t": np.array([0.55, 0.65, -0.35]),
     "rbbb_lv": np.array([0.7, 0.5, 0.45]), "rbbb_term": np.array([-0.65, 0.05, -0.75]),
+    "rbbb_term2": np.array([-0.8, -0.35, -0.45]),
     "rbbb_t": np.array([0.55, 0.45, 0.6]),
     "lbbb_init": np.array([0.2, 0.1, -0.95]), "lbbb_r": np.array([0.8, 0.25, 0.55]),
+    "lbbb_r2": np.array([0.65, 0.1, 0.75]),
     "lbbb_t": np.array([-0.7, -0.2, -0.65]),
 }
 _PERTURB_SLOT = {"p_ra": 0, "p_la": 1, "q": 2, "r_ant": 3, "r": 4, "s": 5, "t": 6, "rbbb_term": 7,
-                 "rbbb_lv": 4, "rbbb_t": 6, "lbbb_init": 3, "lbbb_r": 4, "lbbb_t": 6}
+                 "rbbb_lv": 4, "rbbb_t": 6, "rbbb_term2": 7, "lbbb_r2": 4, "lbbb_init": 3, "lbbb_r": 4, "lbbb_t": 6}
 
 
 class _Components:
@@ -389,62 +395,74 @@ def _direction(patient: _Patient, rng: np.random.Generator, name: str, spread: f
 
 def _p_wave(c: _Components, patient: _Patient, rng: np.random.Generator, pr: float,
             ectopic: bool = False) -> None:
-    """Two atrial components; onset (first centre - 2 sigma) at -pr."""
-    dur = patient.p_duration_s * rng.uniform(0.95, 1.05)
-    sigma = 0.16 * dur
+    """Two atrial components. A wave is taken to start and end 2.5 sigma from its centre (where it
+    has fallen to 4% of its peak), so the P wave spans [-pr, -pr + duration]; at least 40 ms of
+    PR segment is kept before the QRS."""
+    dur = min(patient.p_duration_s * rng.uniform(0.95, 1.05), pr - 0.04)
+    sigma = 0.14 * dur
+    edge = 2.5 * sigma
     amp = patient.amplitudes["p"] * rng.uniform(0.85, 1.15)
     if ectopic:  # a premature atrial focus: other direction, often low-atrial (inverted in II)
         direction = _unit(rng.normal(0.0, 1.0, 3) + np.array([0.0, -0.5, 0.0]))
-        c.add(-pr + 2 * sigma, sigma, amp, direction)
-        c.add(-pr + dur - 2 * sigma, sigma, amp * 0.8, direction)
+        c.add(-pr + edge, sigma, amp, direction)
+        c.add(-pr + dur - edge, sigma, amp * 0.8, direction)
         return
-    c.add(-pr + 2 * sigma, sigma, amp, _direction(patient, rng, "p_ra"))
-    c.add(-pr + dur - 2 * sigma, sigma, amp * rng.uniform(0.7, 1.2), _direction(patient, rng, "p_la"))
+    c.add(-pr + edge, sigma, amp, _direction(patient, rng, "p_ra"))
+    c.add(-pr + dur - edge, sigma, amp * rng.uniform(0.7, 1.2), _direction(patient, rng, "p_la"))
 
 
 def _qrs_t(c: _Components, patient: _Patient, rng: np.random.Generator, rhythm: _Rhythm,
            qt: float) -> None:
-    """Ventricular depolarisation (onset 0, end ``qrs``) and repolarisation (T end at ``qt``)."""
+    """Ventricular depolarisation over [0, qrs] and repolarisation (T end at ``qt``).
+
+    The first and last QRS components sit 2.5 sigma inside the QRS edges, and wide complexes are
+    built from several narrower components rather than a few broad ones, so that the complex
+    ends at a visible J point as real ones do instead of fading out.
+    """
     a = patient.amplitudes
     d = rhythm.qrs_s
     kind = rhythm.conduction
     t_dir_name = "t"
     t_amp = a["t"] * rng.uniform(0.85, 1.15)
     if kind in ("normal", "iRBBB"):
-        c.add(0.18 * d, 0.09 * d, a["q"], _direction(patient, rng, "q"))
-        c.add(0.36 * d, 0.11 * d, a["r_ant"], _direction(patient, rng, "r_ant"))
+        c.add(0.175 * d, 0.07 * d, a["q"], _direction(patient, rng, "q"))
+        c.add(0.36 * d, 0.1 * d, a["r_ant"], _direction(patient, rng, "r_ant"))
         if kind == "normal":
-            c.add(0.52 * d, 0.11 * d, a["r"], _direction(patient, rng, "r"))
-            c.add(0.8 * d, 0.1 * d, a["s"], _direction(patient, rng, "s"))
+            c.add(0.52 * d, 0.1 * d, a["r"], _direction(patient, rng, "r"))
+            c.add(0.8125 * d, 0.075 * d, a["s"], _direction(patient, rng, "s"))
         else:  # incomplete RBBB: rSr' in V1 from a small, late, right-anterior component
             c.add(0.47 * d, 0.1 * d, a["r"], _direction(patient, rng, "r"))
-            c.add(0.74 * d, 0.13 * d, rng.uniform(0.2, 0.55), _direction(patient, rng, "rbbb_term"))
+            c.add(0.8 * d, 0.08 * d, rng.uniform(0.2, 0.55), _direction(patient, rng, "rbbb_term"))
     elif kind == "RBBB":
         # Septum and left ventricle activate normally, the right ventricle late and slowly:
         # a broad terminal vector to the right and front (R' in V1, wide slurred S in I/V6) and
         # secondary repolarisation opposite to it (T inversion in V1-V3).
-        c.add(0.14 * d, 0.07 * d, a["q"] + 0.05, _direction(patient, rng, "q"))
+        c.add(0.15 * d, 0.06 * d, a["q"] + 0.05, _direction(patient, rng, "q"))
         c.add(0.35 * d, 0.1 * d, a["r"] * rng.uniform(0.7, 1.0), _direction(patient, rng, "rbbb_lv"))
-        c.add(0.72 * d, 0.14 * d, rng.uniform(0.5, 1.3), _direction(patient, rng, "rbbb_term"))
+        terminal = rng.uniform(0.5, 1.3)
+        # Two terminal components whose direction turns (anterior, then right and superior),
+        # as the vector keeps rotating through the slow right-ventricular activation.
+        c.add(0.6 * d, 0.1 * d, terminal, _direction(patient, rng, "rbbb_term"))
+        c.add(0.82 * d, 0.072 * d, terminal * rng.uniform(0.7, 1.1), _direction(patient, rng, "rbbb_term2"))
         t_dir_name = "rbbb_t"
     elif kind in ("LBBB", "iLBBB"):
         # Septum activates right-to-left (no septal q in I/V6), the left ventricle late through
         # myocardium: a broad, notched leftward-posterior R (QS or rS in V1).
         if rng.random() < 0.4:
-            c.add(0.12 * d, 0.06 * d, rng.uniform(0.05, 0.2), _direction(patient, rng, "lbbb_init"))
+            c.add(0.15 * d, 0.06 * d, rng.uniform(0.05, 0.2), _direction(patient, rng, "lbbb_init"))
         r_amp = a["r"] * rng.uniform(0.8, 1.3)
         if kind == "LBBB":
-            c.add(0.32 * d, 0.13 * d, r_amp, _direction(patient, rng, "lbbb_r"))
-            c.add(0.68 * d, 0.13 * d, r_amp * rng.uniform(0.7, 1.2), _direction(patient, rng, "lbbb_r"))
-            c.add(0.9 * d, 0.05 * d, rng.uniform(0.1, 0.3), _direction(patient, rng, "lbbb_r"))
+            c.add(0.3 * d, 0.11 * d, r_amp, _direction(patient, rng, "lbbb_r"))
+            c.add(0.65 * d, 0.11 * d, r_amp * rng.uniform(0.7, 1.2), _direction(patient, rng, "lbbb_r2"))
+            c.add(0.85 * d, 0.06 * d, r_amp * rng.uniform(0.2, 0.5), _direction(patient, rng, "lbbb_r"))
             # Discordant ST-T: ST deviation and T opposite to the main QRS vector.
             t_dir_name = "lbbb_t"
             t_amp = rng.uniform(0.3, 0.8)
-            c.add(d + 0.07, 0.05, t_amp * rng.uniform(0.2, 0.45), _direction(patient, rng, "lbbb_t"),
+            c.add(d + 0.1, 0.04, t_amp * rng.uniform(0.2, 0.45), _direction(patient, rng, "lbbb_t"),
                   repolarisation=True)
         else:
-            c.add(0.45 * d, 0.17 * d, r_amp, _direction(patient, rng, "lbbb_r"))
-            c.add(0.8 * d, 0.1 * d, a["s"] * 0.5, _direction(patient, rng, "s"))
+            c.add(0.45 * d, 0.14 * d, r_amp, _direction(patient, rng, "lbbb_r"))
+            c.add(0.8 * d, 0.08 * d, a["s"] * 0.5, _direction(patient, rng, "s"))
     else:
         raise ValueError(f"unknown conduction pattern {kind!r}")
 
