@@ -49,7 +49,7 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".ti
 MIN_IMAGE_SIDE: int = 64
 """Smaller images cannot hold a readable 12-lead page (a 10 s lead needs tens of pixels)."""
 
-WORK_LONG_SIDE: int = 2400
+WORK_LONG_SIDE: int = 1600
 """Long side (px) above which pages are shrunk before preprocessing; models use far fewer."""
 
 MAX_SKEW_DEG: float = 15.0
@@ -451,6 +451,10 @@ def find_paper_quad(image: np.ndarray, *, min_area: float = 0.2, max_area: float
     corners = cv2.approxPolyDP(hull, 0.03 * cv2.arcLength(hull, True), True)
     if len(corners) != 4:
         return None
+    # A sheet's outline is its own convex quadrilateral; the lit part of a shaded page is not.
+    quad_area = cv2.contourArea(corners)
+    if cv2.contourArea(sheet) < 0.9 * quad_area or cv2.contourArea(hull) > 1.1 * quad_area:
+        return None
     inside = np.zeros_like(bright)
     cv2.fillConvexPoly(inside, corners.reshape(-1, 2), 255)
     outside_mean = float(grey[inside == 0].mean()) if (inside == 0).any() else 255.0
@@ -544,32 +548,44 @@ def rotate_page(image: np.ndarray, angle: float) -> np.ndarray:
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def find_grid_box(image: np.ndarray, *, min_area: float = 0.3) -> tuple[int, int, int, int] | None:
+def find_grid_box(image: np.ndarray, *, min_side: float = 0.5) -> tuple[int, int, int, int] | None:
     """Bounding box ``(top, bottom, left, right)`` (pixel rows/columns, end exclusive) of the grid.
 
     Grid lines are the only long straight lines on a page: the ink map is thresholded and
     opened with horizontal and vertical line kernels a tenth of the page long; the box spans
-    the densest run of evenly spaced line positions in each direction. ``None`` when no
-    such grid covers at least ``min_area`` of the page (then the whole page is used).
+    the longest run of line positions without a large gap in each direction. ``None`` (use
+    the whole page) when the box would keep less than ``min_side`` of the height or width:
+    in a photo, blur or glare can hide the lines over part of the page, and cutting that
+    part off would lose leads, which is worse than keeping a margin.
     """
     height, width = image.shape[:2]
     ink = ink_map(image)
     binary = (ink > 0.12).astype(np.uint8)
     horizontal = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((1, max(width // 10, 3)), np.uint8))
     vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((max(height // 10, 3), 1), np.uint8))
-    rows = _grid_span(horizontal.sum(axis=1) >= width // 10)
-    columns = _grid_span(vertical.sum(axis=0) >= height // 10)
+    rows = _grid_span(horizontal.sum(axis=1) >= width // 10, max_gap=0.06 * height)
+    columns = _grid_span(vertical.sum(axis=0) >= height // 10, max_gap=0.06 * width)
     if rows is None or columns is None:
         return None
     top, bottom = rows
     left, right = columns
-    if (bottom - top) * (right - left) < min_area * height * width:
+    # Only cut a margin that really has no grid (header text, white border). Where lines were
+    # missed (perspective tilts them, glare hides them) the margin still scores as a grid.
+    margins = {"top": ink[:top], "bottom": ink[bottom:], "left": ink[:, :left], "right": ink[:, right:]}
+    keep = {side: strip.size > 0 and min(strip.shape) >= 24 and grid_score(strip)[0] >= GRID_MIN_SCORE
+            for side, strip in margins.items()}
+    top, bottom = (0 if keep["top"] else top), (height if keep["bottom"] else bottom)
+    left, right = (0 if keep["left"] else left), (width if keep["right"] else right)
+    if bottom - top < min_side * height or right - left < min_side * width:
+        return None
+    if (top, bottom, left, right) == (0, height, 0, width):
         return None
     return top, bottom, left, right
 
 
-def _grid_span(is_line: np.ndarray) -> tuple[int, int] | None:
-    """Extent (start, end exclusive) of the longest run of line positions with regular gaps."""
+def _grid_span(is_line: np.ndarray, max_gap: float) -> tuple[int, int] | None:
+    """Extent (start, end exclusive) of the longest run of line positions with no gap over
+    ``max_gap`` px (or three grid spacings, if larger)."""
     positions = np.flatnonzero(is_line)
     if positions.size < 4:
         return None
@@ -578,7 +594,7 @@ def _grid_span(is_line: np.ndarray) -> tuple[int, int] | None:
     if starts.size < 4:
         return None
     gaps = np.diff(starts)
-    limit = 3.0 * float(np.median(gaps))
+    limit = max(3.0 * float(np.median(gaps)), max_gap)
     best, run_start = (0, 0), 0
     for index, gap in enumerate(np.append(gaps, np.inf)):
         if gap > limit:
