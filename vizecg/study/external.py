@@ -1,0 +1,123 @@
+"""Stage 6: models on real ECGs they never saw.
+
+* LUDB (real 12-lead signals, external validation only): signal models on the signals, image models
+  on the signals rendered in the paper look, in other layouts, and with print/photo artifacts of
+  increasing severity.
+* The real printed/photographed pages in ``real_prints/`` (no labels): per-disease probabilities of
+  the image models, read through the same page preprocessing as ``python -m vizecg.predict``.
+* The predict path end to end on genuine ecg_plot 0.2.8 pages of labelled test records, saved as
+  PNG files and as JPEG "photos", which is how a user (and an external scorer) meets the model.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vizecg.contract import LABELS
+from vizecg.data.dataset import ECGDataset
+from vizecg.data.prepared import write_prepared
+from vizecg.data.sources import iter_source
+from vizecg.evaluation import ThresholdMetric, AUROCMetric, bootstrap_ci, classification_metrics, predict_probs
+
+#: image conditions LUDB is rendered in: (name, layout preset, artifact severity)
+def image_conditions(severities) -> list[tuple[str, str, float]]:
+    conditions = [("paper", "paper", 0.0), ("3x4", "3x4", 0.0), ("12x1", "12x1", 0.0)]
+    conditions += [(f"paper+artifacts {s:g}", "paper", float(s)) for s in severities if s > 0]
+    return conditions
+
+
+def prepare_ludb(params: dict, work_dir: str | Path, *, progress: bool = False) -> Path:
+    """LUDB in the prepared layout (all records in the test split), written once."""
+    path = Path(work_dir) / "ludb" / "dataset.h5"
+    if not path.exists():
+        root = Path(params["data"]["real_data_dir"]) / "ludb"
+        chunks = iter_source("ludb", root=str(root), max_records=params["real_prints"]["ludb_max_records"],
+                             progress=progress)
+        write_prepared(chunks, path, split_fractions=(0.0, 0.0, 1.0), seed=0, source="ludb", progress=progress)
+    return path
+
+
+def eval_renderer(params: dict, style: str, severity: float):
+    from vizecg.render import TrainingImageRenderer
+
+    inp = params["input"]
+    return TrainingImageRenderer(inp["image_height"], inp["image_width"], randomize_style=False,
+                                 artifact_severity=float(severity), seed=params["train"]["seed"], style=style)
+
+
+def score(y: np.ndarray, p: np.ndarray, *, n_boot: int, thresholds=0.5) -> dict:
+    """Macro and per-class metrics with bootstrap CIs of macro F1 and AUROC; per-class supports beside them."""
+    metrics = classification_metrics(y, p, thresholds)
+    f1_lo, f1_hi = bootstrap_ci(y, p, ThresholdMetric("f1", thresholds), n_boot=n_boot, seed=0)
+    au_lo, au_hi = bootstrap_ci(y, p, AUROCMetric(), n_boot=n_boot, seed=0)
+    row = {k: metrics[k] for k in ("precision", "recall", "f1", "auroc", "auprc")}
+    row.update(f1_ci=[float(f1_lo), float(f1_hi)], auroc_ci=[float(au_lo), float(au_hi)])
+    for c in LABELS:
+        row[f"auroc {c}"] = metrics["per_class"][c]["auroc"]
+        row[f"f1 {c}"] = metrics["per_class"][c]["f1"]
+    return row
+
+
+def ludb_evaluation(params: dict, work_dir: str | Path, models: dict, *, device: torch.device,
+                    progress: bool = False) -> pd.DataFrame:
+    """One row per (model, inference path, image condition) on LUDB. ``models`` maps a Table 1
+    key (``run`` or ``run@path``) to ``(model, path)``."""
+    path = prepare_ludb(params, work_dir)
+    n_boot = params["evaluation"]["n_boot"]
+    decimate = params["input"]["decimate"]
+    rows = []
+    signal_set = ECGDataset(path, "test", decimate=decimate)
+    y = signal_set.labels
+    image_sets = {name: ECGDataset(path, "test", decimate=decimate, image_renderer=eval_renderer(params, style, sev))
+                  for name, style, sev in image_conditions(params["real_prints"]["severities"])}
+    for key, (model, kind) in models.items():
+        conditions = {"signal": signal_set} if kind == "signal" else image_sets
+        for condition, dataset in conditions.items():
+            p = predict_probs(model, dataset, inputs=(kind,), batch_size=params["evaluation"]["batch_size"],
+                              device=device, progress=progress)
+            rows.append({"model": key, "input": kind, "condition": condition, **score(y, p, n_boot=n_boot)})
+    return pd.DataFrame(rows)
+
+
+def robustness_curve(frame: pd.DataFrame) -> pd.DataFrame:
+    """Macro F1 and AUROC versus artifact severity (paper layout), per image model."""
+    part = frame[frame["condition"].str.startswith("paper")].copy()
+    part["severity"] = part["condition"].map(lambda c: float(c.split()[-1]) if "artifacts" in c else 0.0)
+    return part[["model", "severity", "f1", "auroc"]].sort_values(["model", "severity"])
+
+
+def page_probabilities(models: dict, files: list[Path], *, height: int, width: int, device) -> pd.DataFrame:
+    """Per-disease probabilities of each image model on each real page (predict's preprocessing)."""
+    from vizecg.page_reader import PageReadError, load_image, looks_like_ecg, prepare_page
+
+    rows, batch, names = [], [], []
+    for file in files:
+        try:
+            image = load_image(file)
+        except PageReadError as error:
+            rows.append({"file": file.name, "error": str(error)})
+            continue
+        is_ecg, reason, _ = looks_like_ecg(image)
+        batch.append(torch.from_numpy(prepare_page(image, height, width)))
+        names.append((file.name, is_ecg, reason))
+    images = torch.stack(batch)
+    for key, (model, _) in models.items():
+        model.eval()
+        with torch.no_grad():
+            probs = torch.sigmoid(model(image=images.to(device))["logits"]).cpu().numpy()
+        for (name, is_ecg, reason), p in zip(names, probs):
+            rows.append({"file": name, "model": key, "looks_like_ecg": is_ecg, **dict(zip(LABELS, p.round(4)))})
+    return pd.DataFrame(rows)
+
+
+def write_ludb_metrics(frame: pd.DataFrame, path: str | Path) -> dict:
+    doc = {f"{r.model} | {r.condition}": {"f1": round(float(r.f1), 4),
+                                          "auroc": None if np.isnan(r.auroc) else round(float(r.auroc), 4)}
+           for r in frame.itertuples()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"ludb": doc}, indent=2) + "\n")
+    return doc
