@@ -200,7 +200,8 @@ class Code15Report:
 class Code15Reader:
     """Stream CODE-15% exams as preprocessed :class:`~vizecg.data.records.RecordChunk`.
 
-    ``root`` holds ``exams.csv`` and the parts; ``parts`` selects part indices (default:
+    ``root`` holds ``exams.csv`` and the parts; ``parts`` selects part indices (a list or a
+    range string such as ``"0-5"``; default:
     every ``exams_part*.hdf5`` present, or all 18 when ``require_all_parts``). Rows with
     ``exam_id`` 0 or absent from the CSV are fillers, exams seen in an earlier part are
     duplicates, all-zero tracings are empty: all are skipped and counted in
@@ -210,7 +211,7 @@ class Code15Reader:
     iterations, so it can be handed to worker processes.
     """
 
-    def __init__(self, root: str | os.PathLike, *, parts: Sequence[int] | None = None,
+    def __init__(self, root: str | os.PathLike, *, parts: Sequence[int] | str | None = None,
                  csv_path: str | os.PathLike | None = None, chunk_size: int = 256,
                  invalid: str = "raise", max_records: int | None = None,
                  require_all_parts: bool = False, progress: bool = True) -> None:
@@ -222,6 +223,8 @@ class Code15Reader:
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: CODE-15% folder not found")
         self.csv_path = Path(csv_path) if csv_path is not None else self.root / CSV_NAME
+        if isinstance(parts, str):
+            parts = parse_part_range(parts)
         if parts is None:
             if require_all_parts:
                 parts = range(N_PARTS)
@@ -512,8 +515,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.command == "download":
-        paths = download(args.dest, parse_part_range(args.parts), include_csv=not args.no_csv,
-                         keep_archives=args.keep_archives, verify_md5=not args.no_md5)
+        import requests
+
+        try:
+            paths = download(args.dest, parse_part_range(args.parts), include_csv=not args.no_csv,
+                             keep_archives=args.keep_archives, verify_md5=not args.no_md5)
+        except (requests.RequestException, OSError) as error:
+            print(f"download from Zenodo record {ZENODO_RECORD} failed: {error}\n"
+                  f"Partial files are kept; rerun the same command to resume.", file=sys.stderr)
+            return 1
         print("\n".join(str(p) for p in paths))
     else:
         reader = Code15Reader(args.root, parts=parse_part_range(args.parts) if args.parts else None, invalid="skip")

@@ -4,8 +4,9 @@ Layout (``format_version`` 1):
 
 * ``signals`` ``(N, 4096, 12)`` float32 mV (or float16 when asked, to halve disk use at
   CODE-15% scale), chunked one record per chunk so that a random-access read touches one
-  chunk; compression optional (``gzip``/``lzf``; off by default: see the read-speed
-  benchmark in ``benchmarks/``);
+  chunk; compression optional (``gzip``/``lzf``). It is off by default: ECG samples are
+  noisy floats that barely compress (gzip saved 7% on synthetic records, lzf nothing)
+  while gzip cut random-access reads about five-fold;
 * ``labels`` ``(N, 6)`` uint8 in :data:`~vizecg.contract.LABELS` order;
 * ``record_id``, ``patient_id`` ``(N,)`` variable-length UTF-8 strings;
 * ``split`` ``(N,)`` uint8, 0 train, 1 val, 2 test (:data:`~vizecg.data.splits.SPLIT_NAMES`);
