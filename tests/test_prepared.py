@@ -227,3 +227,13 @@ def test_dataset_with_two_workers_matches_direct_access(prepared):
     expected = torch.stack([dataset[i]["signal"] for i in range(len(dataset))])
     assert torch.equal(signals, expected)
     dataset.close()
+
+
+def test_source_report_is_stored(tmp_path):
+    from vizecg.data.sources import iter_source
+
+    path = tmp_path / "tiny.h5"
+    summary = write_prepared(iter_source("synthetic", n_records=6, seed=1, chunk_size=4, progress=False), path,
+                             progress=False)
+    assert summary["source_report"]["records"] == 6
+    assert read_attrs(path)["source_report"] == summary["source_report"]

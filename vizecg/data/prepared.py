@@ -11,7 +11,8 @@ Layout (``format_version`` 1):
 * ``record_id``, ``patient_id`` ``(N,)`` variable-length UTF-8 strings;
 * ``split`` ``(N,)`` uint8, 0 train, 1 val, 2 test (:data:`~vizecg.data.splits.SPLIT_NAMES`);
 * attributes: ``labels``, ``leads``, ``sample_rate``, ``n_samples``, ``source``, ``seed``,
-  ``split_fractions``, ``split_names``, ``format_version`` and ``complete``.
+  ``split_fractions``, ``split_names``, ``extra`` and ``source_report`` (JSON),
+  ``format_version`` and ``complete``.
 
 The file is written under a temporary name and renamed only when complete (and carries
 ``complete=True``), so an interrupted run never leaves a file that looks finished.
@@ -52,7 +53,9 @@ def write_prepared(chunks: Iterable[RecordChunk], path: str | os.PathLike, *,
     :func:`~vizecg.data.splits.patient_stratified_split`). ``compression`` is ``None``,
     ``"gzip"`` or ``"lzf"``; ``signal_dtype`` ``"float32"`` or ``"float16"``.
     ``splits_csv`` defaults to ``splits.csv`` in the same folder. ``extra_attrs`` (JSON-able)
-    are stored under the ``extra`` attribute. Duplicate record ids raise
+    are stored under the ``extra`` attribute; when ``chunks`` has a ``report`` (as the
+    iterators of :func:`~vizecg.data.sources.iter_source` do), its counts of skipped
+    records, flat leads etc. are stored under ``source_report``. Duplicate record ids raise
     :class:`ContractError`. Returns a summary dict (records, patients and label counts per
     split, file size, paths).
     """
@@ -110,6 +113,9 @@ def write_prepared(chunks: Iterable[RecordChunk], path: str | os.PathLike, *,
             attrs["split_names"] = list(SPLIT_NAMES)
             attrs["format_version"] = FORMAT_VERSION
             attrs["extra"] = json.dumps(dict(extra_attrs or {}), default=str)
+            report = getattr(chunks, "report", None)
+            source_report = report.as_dict() if hasattr(report, "as_dict") else {}
+            attrs["source_report"] = json.dumps(source_report, default=str)
             attrs["complete"] = True
         index = _index_frame(record_ids, patient_ids, split, labels)
         csv_temporary = _temporary_path(splits_csv)
@@ -121,7 +127,7 @@ def write_prepared(chunks: Iterable[RecordChunk], path: str | os.PathLike, *,
         _temporary_path(splits_csv).unlink(missing_ok=True)
         raise
     return summarize(index) | {"path": str(path), "splits_csv": str(splits_csv), "bytes": path.stat().st_size,
-                               "source": source, "seed": seed}
+                               "source": source, "seed": seed, "source_report": source_report}
 
 
 def _index_frame(record_ids: Sequence[str], patient_ids: Sequence[str], split: np.ndarray,
@@ -200,6 +206,7 @@ def read_attrs(path: str | os.PathLike) -> dict:
                 value = value.item()
             attrs[key] = value
         attrs["extra"] = json.loads(attrs.get("extra", "{}"))
+        attrs["source_report"] = json.loads(attrs.get("source_report", "{}"))
         return attrs
 
 

@@ -18,43 +18,75 @@ from another by a processing step.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from vizecg.data.preprocess import PreprocessReport, preprocess_batch
 from vizecg.data.records import RecordChunk
 
 SOURCE_NAMES: tuple[str, ...] = ("synthetic", "code15", "ptbxl", "challenge", "ludb", "wfdb")
 
 
-def iter_synthetic(*, n_records: int = 1000, seed: int = 0, chunk_size: int = 256, progress: bool = True,
-                   **generator_options) -> Iterator[RecordChunk]:
+class SourceIterator(Iterator[RecordChunk]):
+    """An iterator over a reader's chunks that also exposes the reader's ``report`` (counts of
+    records read and skipped), complete once the iterator is exhausted.
+    :func:`~vizecg.data.prepared.write_prepared` stores it in the prepared file."""
+
+    def __init__(self, reader: Iterable[RecordChunk]) -> None:
+        self.reader = reader
+        self._chunks = iter(reader)
+
+    def __next__(self) -> RecordChunk:
+        return next(self._chunks)
+
+    @property
+    def report(self):
+        return getattr(self.reader, "report", None)
+
+
+class SyntheticReader:
     """Synthetic records ``0 .. n_records - 1`` of dataset ``seed``, preprocessed like real ones."""
-    from tqdm.auto import tqdm
 
-    from vizecg.data.preprocess import preprocess_batch
-    from vizecg.data.synthetic import generate_chunk
+    def __init__(self, *, n_records: int = 1000, seed: int = 0, chunk_size: int = 256, progress: bool = True,
+                 **generator_options) -> None:
+        if n_records < 1 or chunk_size < 1:
+            raise ValueError(f"n_records and chunk_size must be positive, got {n_records}, {chunk_size}")
+        self.n_records, self.seed, self.chunk_size = int(n_records), int(seed), int(chunk_size)
+        self.progress = progress
+        self.generator_options = generator_options
+        self.report = PreprocessReport()
 
-    if n_records < 1 or chunk_size < 1:
-        raise ValueError(f"n_records and chunk_size must be positive, got {n_records}, {chunk_size}")
-    with tqdm(total=n_records, desc="synthetic", unit="record", disable=not progress, leave=False) as bar:
-        for start in range(0, n_records, chunk_size):
-            n = min(chunk_size, n_records - start)
-            chunk = generate_chunk(n, seed, start=start, **generator_options)
-            signals, _ = preprocess_batch(chunk.signals, 400, source=chunk.source)
-            bar.update(n)
-            yield RecordChunk(signals, chunk.labels, chunk.record_ids, chunk.patient_ids, chunk.source)
+    def __iter__(self) -> Iterator[RecordChunk]:
+        from tqdm.auto import tqdm
+
+        from vizecg.data.synthetic import generate_chunk
+
+        self.report = PreprocessReport()
+        with tqdm(total=self.n_records, desc="synthetic", unit="record", disable=not self.progress,
+                  leave=False) as bar:
+            for start in range(0, self.n_records, self.chunk_size):
+                n = min(self.chunk_size, self.n_records - start)
+                chunk = generate_chunk(n, self.seed, start=start, **self.generator_options)
+                signals, report = preprocess_batch(chunk.signals, 400, source=chunk.source)
+                self.report += report
+                bar.update(n)
+                yield RecordChunk(signals, chunk.labels, chunk.record_ids, chunk.patient_ids, chunk.source)
 
 
-def iter_source(name: str, **options) -> Iterator[RecordChunk]:
-    """Iterate source ``name`` (one of :data:`SOURCE_NAMES`) as contract RecordChunks."""
+def iter_source(name: str, **options) -> SourceIterator:
+    """Iterate source ``name`` (one of :data:`SOURCE_NAMES`) as contract RecordChunks.
+
+    The returned iterator has a ``report`` attribute with the source's counts (records,
+    skips, flat leads, unknown codes), final once the iteration is over.
+    """
     if name == "synthetic":
-        return iter_synthetic(**options)
+        return SourceIterator(SyntheticReader(**options))
     if name == "code15":
         from vizecg.data.code15 import Code15Reader
 
         root = options.pop("root", "data/code15")
-        return iter(Code15Reader(root, **options))
+        return SourceIterator(Code15Reader(root, **options))
     from vizecg.data import wfdb_source
 
     readers = {"ptbxl": wfdb_source.ptbxl_reader, "challenge": wfdb_source.challenge_reader,
@@ -63,7 +95,7 @@ def iter_source(name: str, **options) -> Iterator[RecordChunk]:
         raise ValueError(f"unknown data source {name!r}; expected one of {', '.join(SOURCE_NAMES)}")
     if name != "ludb" and "root" not in options:
         raise ValueError(f"data source {name!r} needs a 'root' folder option")
-    return iter(readers[name](**options))
+    return SourceIterator(readers[name](**options))
 
 
 def load_source(name: str, **options) -> RecordChunk:

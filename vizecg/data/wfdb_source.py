@@ -192,6 +192,10 @@ class WfdbReport:
     unknown_codes: Counter = field(default_factory=Counter)
     preprocess: PreprocessReport = field(default_factory=PreprocessReport)
 
+    def as_dict(self) -> dict:
+        return {"records": self.records, "skipped": self.skipped, "unknown_codes": dict(self.unknown_codes),
+                **{f"preprocess_{k}": v for k, v in self.preprocess.as_dict().items()}}
+
 
 def ludb_records(root: str | os.PathLike = DEFAULT_LUDB_ROOT) -> list[WfdbRecordRef]:
     """LUDB records with labels parsed from ``ludb.csv``; one patient per record."""
