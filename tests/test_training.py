@@ -25,10 +25,10 @@ class TinyECGSet(Dataset):
     """
 
     def __init__(self, n: int, *, seed: int = 0, with_image: bool = False, augment: bool = True,
-                 fail_at_epoch: int | None = None):
+                 fail_at_epoch: int | None = None, length: int = SIGNAL_LENGTH):
         rng = np.random.default_rng(seed)
         offsets = rng.normal(0.0, 1.0, size=(n, 12, 1)).astype(np.float32)
-        self.signals = torch.from_numpy(offsets + rng.normal(0.0, 1.0, (n, 12, SIGNAL_LENGTH)).astype(np.float32))
+        self.signals = torch.from_numpy(offsets + rng.normal(0.0, 1.0, (n, 12, length)).astype(np.float32))
         self.labels = torch.from_numpy((offsets[:, :6, 0] > 0).astype(np.float32))
         self.with_image, self.augment, self.fail_at_epoch = with_image, augment, fail_at_epoch
         self.epochs_seen: list[int] = []
@@ -47,7 +47,7 @@ class TinyECGSet(Dataset):
             signal = signal + 0.1 * torch.randn_like(signal)
         item = {"signal": signal, "label": self.labels[index], "index": index}
         if self.with_image:
-            item["image"] = torch.sigmoid(signal[:3, :16]).unsqueeze(-1).expand(3, 16, 16).contiguous()
+            item["image"] = torch.sigmoid(signal[:3, :64]).unsqueeze(-1).expand(3, 64, 64).contiguous()
         return item
 
 
@@ -216,6 +216,25 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
 
 
-@pytest.mark.skipif(not hasattr(vizecg.models, "create_model"), reason="model registry not available yet")
-def test_registered_model_trains_two_epochs(tmp_path):
-    pytest.skip("enabled once vizecg.models.create_model lands")
+def test_registered_model_trains_two_epochs_and_reloads(tmp_path):
+    """VizECGNet at its tiny size: trained on both inputs, selected and reloaded for image-only inference."""
+    from vizecg.evaluation import predict_probs
+    from vizecg.models import create_loss, create_model, model_info
+
+    options = dict(model_info("vizecgnet")["tiny_options"])
+    torch.manual_seed(0)
+    model = create_model("vizecgnet", **options)
+    train = TinyECGSet(32, with_image=True, length=256)
+    val = TinyECGSet(16, seed=1, with_image=True, augment=False, length=256)
+    result = fit(model, create_loss(model), train, val, out_dir=tmp_path / "vizecgnet", epochs=2, batch_size=16,
+                 lr=1e-3, lr_min=1e-5, inputs=("signal", "image"), val_inputs=("image",), seed=0, progress=False,
+                 tensorboard=False, checkpoint_meta={"model_name": "vizecgnet", "model_options": options})
+    assert len(result.history) == 2 and np.isfinite(result.history["train_loss"]).all()
+    assert any(column.startswith("train_") and column != "train_loss" and column != "train_seconds"
+               for column in result.history)  # the distillation loss reports its parts
+    reloaded, meta = load_model(result.best_path)
+    assert meta["model_name"] == "vizecgnet" and meta["epoch"] == result.best_epoch
+    probs = predict_probs(reloaded, val, inputs=("image",), batch_size=8, device="cpu", progress=False)
+    assert probs.shape == (16, 6) and ((probs >= 0) & (probs <= 1)).all()
+    np.testing.assert_allclose(probs, predict_probs(reloaded, val, inputs=("image",), batch_size=5,
+                                                    device="cpu", progress=False), rtol=1e-4, atol=1e-6)
