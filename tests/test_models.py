@@ -189,7 +189,7 @@ def test_detach_teacher_controls_kd_gradient_into_signal_stream(detach_teacher: 
 def test_create_loss_matches_model_kind() -> None:
     targets = torch.tensor([[1.0, 0, 1, 0, 0, 1]])
     logits = torch.tensor([[0.3, -0.2, 1.0, -1.5, 0.0, 2.0]])
-    bce_loss = create_loss(build("resnet18"), kd_weight=2.0)  # distillation options are ignored
+    bce_loss = create_loss(build("resnet18"), lambda_kd=2.0)  # distillation options are ignored
     loss, parts = bce_loss({"logits": logits}, targets)
     torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(logits, targets))
     assert isinstance(create_loss(build("vizecgnet")), DistillationLoss)

@@ -63,7 +63,7 @@ class DistillationLoss(nn.Module):
     stream's BCE and the KD term is skipped.
 
     Args:
-        kd_weight: lambda (the paper fixes 1.0).
+        lambda_kd: lambda (the paper fixes 1.0).
         detach_teacher: stop the KD gradient into the signal stream's logits.
         temperature: softening of both Bernoulli distributions (1 = the paper's).
         use_kd: ``False`` drops the KD term (the no-KD ablation).
@@ -71,14 +71,14 @@ class DistillationLoss(nn.Module):
         pos_weight: optional per-class positive weights for both BCE terms.
     """
 
-    def __init__(self, kd_weight: float = 1.0, detach_teacher: bool = True, temperature: float = 1.0,
+    def __init__(self, lambda_kd: float = 1.0, detach_teacher: bool = True, temperature: float = 1.0,
                  use_kd: bool = True, class_reduction: str = "sum", pos_weight: torch.Tensor | None = None) -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         if class_reduction not in ("sum", "mean"):
             raise ValueError(f"class_reduction must be 'sum' or 'mean', got {class_reduction!r}")
-        self.kd_weight = kd_weight
+        self.lambda_kd = lambda_kd
         self.detach_teacher = detach_teacher
         self.temperature = temperature
         self.use_kd = use_kd
@@ -86,7 +86,7 @@ class DistillationLoss(nn.Module):
         self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32))
 
     def distillation(self, teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
-        """The KD term alone (before ``kd_weight``)."""
+        """The KD term alone (before ``lambda_kd``)."""
         if self.detach_teacher:
             teacher_logits = teacher_logits.detach()
         t = self.temperature
@@ -106,7 +106,7 @@ class DistillationLoss(nn.Module):
             raise ValueError(f"{type(self).__name__}: outputs hold neither 'logits_signal' nor 'logits_image'")
         if self.use_kd and "bce_signal" in parts and "bce_image" in parts:
             parts["kd"] = self.distillation(outputs["logits_signal"], outputs["logits_image"])
-        total = sum(parts.get(k, 0.0) for k in ("bce_signal", "bce_image")) + self.kd_weight * parts.get("kd", 0.0)
+        total = sum(parts.get(k, 0.0) for k in ("bce_signal", "bce_image")) + self.lambda_kd * parts.get("kd", 0.0)
         values = {name: float(value.detach()) for name, value in parts.items()}
         values["total"] = float(total.detach())
         return total, values
@@ -157,7 +157,7 @@ class HierarchicalMultiLabelLoss(nn.Module):
         return total, values
 
 
-DISTILLATION_OPTIONS = frozenset({"kd_weight", "detach_teacher", "temperature", "use_kd", "class_reduction"})
+DISTILLATION_OPTIONS = frozenset({"lambda_kd", "detach_teacher", "temperature", "use_kd", "class_reduction"})
 
 
 def create_loss(model: nn.Module, **loss_options) -> nn.Module:

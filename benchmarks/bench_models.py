@@ -1,0 +1,93 @@
+"""Model card and training-cost benchmark for every registered model.
+
+Card (parameters per model and per inference path, batch-1 inference ms per ECG):
+
+    python benchmarks/bench_models.py --preset paper --threads 1
+
+Training cost of the CPU ``default`` options (forward + backward + Adam, batch 16,
+ms per sample, signal T=1024, image 128 x 348):
+
+    python benchmarks/bench_models.py --train-cost --preset default --threads 2
+
+Both print the device they ran on; on a machine with CUDA pass ``--device cuda``.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vizecg.models import create_model, list_models, model_entry  # noqa: E402
+from vizecg.models.model_card import (build_model_card, format_model_card, inference_paths,  # noqa: E402
+                                      train_step_ms_per_sample)
+
+
+def describe_device(device: torch.device, threads: int) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA, torch {torch.__version__})"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {cpu}, torch.set_num_threads({threads}), torch {torch.__version__}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=("paper", "default", "tiny"), default="paper",
+                        help="registry option preset the models are built with")
+    parser.add_argument("--models", nargs="*", default=None, help=f"subset of {list_models()}")
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads for CPU runs")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--signal-samples", type=int, default=None,
+                        help="signal length T (default 4096 for the card, 1024 for --train-cost)")
+    parser.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                        help="image size (default 384 1040 for the card, 128 348 for --train-cost)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed repetitions (median is reported)")
+    parser.add_argument("--train-cost", action="store_true",
+                        help="measure training ms/sample (batch 16) instead of the inference card")
+    parser.add_argument("--batch", type=int, default=16, help="batch size for --train-cost")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    names = args.models or list_models()
+    print(f"device: {describe_device(device, args.threads)}")
+
+    if not args.train_cost:
+        samples = args.signal_samples or 4096
+        size = tuple(args.image_size or (384, 1040))
+        print(f"preset: {args.preset}; signal (1, 12, {samples}); image (1, 3, {size[0]}, {size[1]})\n")
+        rows = build_model_card(names, preset=args.preset, signal_samples=samples, image_size=size,
+                                repeats=args.repeats, device=device)
+        print(format_model_card(rows, describe_device(device, args.threads)))
+        return
+
+    samples = args.signal_samples or 1024
+    size = tuple(args.image_size or (128, 348))
+    print(f"training cost: preset {args.preset}, batch {args.batch}, forward+backward+Adam, "
+          f"signal T={samples}, image {size[0]}x{size[1]}; ms per sample (median of {args.repeats} steps)\n")
+    print("| model | trains on | params (M) | ms / sample |")
+    print("|---|---|---:|---:|")
+    for name in names:
+        entry = model_entry(name)
+        options = {"paper": entry.paper_options, "default": entry.default_options, "tiny": entry.tiny_options}[args.preset]
+        torch.manual_seed(0)
+        model = create_model(name, **options).to(device)
+        path = "multimodal" if model.input_kind == "multimodal" else inference_paths(model)[0]
+        ms = train_step_ms_per_sample(model, path, args.batch, samples, size, steps=args.repeats)
+        params = sum(p.numel() for p in model.parameters()) / 1e6
+        print(f"| {name} | {path} | {params:.2f} | {ms:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
