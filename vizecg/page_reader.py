@@ -276,7 +276,7 @@ INK_FRACTION_RANGE: tuple[float, float] = (0.003, 0.75)
 BLOB_MAX_FRACTION: float = 0.35
 """Largest share of the ink that may survive a 5x5 opening: ECG ink is thin lines (<= 0.17
 measured), photographs are areas (>= 0.7)."""
-TRACE_MIN_COLUMNS: float = 0.25
+TRACE_MIN_COLUMNS: float = 0.15
 """Least share of page columns crossed by ink that is not a long straight grid line (traces)."""
 DETECT_LONG_SIDE: int = 1024
 GRID_TILE: int = 192
@@ -311,8 +311,8 @@ def ecg_evidence(image: np.ndarray) -> tuple[bool, str, float, EcgEvidence]:
     work = limit_resolution(image, DETECT_LONG_SIDE)
     ink = ink_map(work)
     skew = estimate_skew_from_ink(ink)
-    if abs(skew) > 0.3:
-        ink = _rotate_map(ink, skew)
+    if abs(skew) > 0.3:  # rotate the page, not the ink map: one interpolation keeps lines sharp
+        ink = ink_map(rotate_page(work, skew))
     lattice, period = grid_score(ink)
     dark = (ink > 0.25).astype(np.uint8)
     ink_fraction = float(dark.mean())
@@ -409,18 +409,24 @@ def _tile_lattice_score(tile: np.ndarray, min_period: float = 2.5, max_period: f
 
 
 def trace_column_fraction(ink: np.ndarray, threshold: float = 0.4) -> float:
-    """Share of columns holding dark ink that is not part of a long straight (grid) line.
+    """Share of columns crossed by ink strokes that are not grid lines (the traces).
 
-    Long lines are found by openings with horizontal and vertical kernels a sixth of the
-    page long (longer than a QRS complex is tall), removed, and single stray pixels dropped.
+    Long straight lines are removed (openings with horizontal and vertical kernels a sixth of
+    the page long, longer than a QRS complex is tall). What is left of a grid is thin line
+    fragments (a pixel or two across in one direction); a trace leaves curved strokes that
+    are at least 3 px in both directions. The columns spanned by such strokes are counted.
     """
     height, width = ink.shape
     strong = (ink > threshold).astype(np.uint8)
     horizontal = cv2.morphologyEx(strong, cv2.MORPH_OPEN, np.ones((1, max(width // 6, 15)), np.uint8))
     vertical = cv2.morphologyEx(strong, cv2.MORPH_OPEN, np.ones((max(height // 6, 15), 1), np.uint8))
     rest = strong & (1 - (horizontal | vertical))
-    rest = cv2.morphologyEx(rest, cv2.MORPH_OPEN, np.ones((2, 1), np.uint8))
-    return float((rest.sum(axis=0) >= 2).mean())
+    count, _, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
+    covered = np.zeros(width, dtype=bool)
+    for left, _, stroke_width, stroke_height, _ in stats[1:count]:
+        if stroke_width >= 3 and stroke_height >= 3:
+            covered[left:left + stroke_width] = True
+    return float(covered.mean())
 
 
 # ---------------------------------------------------------------------------------------------
