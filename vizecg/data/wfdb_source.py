@@ -33,7 +33,7 @@ import pandas as pd
 import wfdb
 from tqdm.auto import tqdm
 
-from vizecg.contract import LABELS, LEADS, N_LEADS, ContractError
+from vizecg.contract import LABELS, LEADS, N_LEADS, ContractError, check_signals
 from vizecg.data.preprocess import PreprocessReport, preprocess_record
 from vizecg.data.records import RecordChunk
 
@@ -314,6 +314,7 @@ class WfdbReader:
             try:
                 raw, rate = read_wfdb_raw(ref.path)
                 signal, pre_report = preprocess_record(raw, rate, source=f"{ref.path}.hea")
+                check_signals(signal, f"{ref.path}.hea")  # amplitude bound, per record so a skip is possible
             except (ContractError, FileNotFoundError) as error:
                 if self.on_error == "raise":
                     raise
