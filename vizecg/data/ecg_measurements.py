@@ -50,7 +50,8 @@ P_WAVE_PRESENT_THRESHOLD = 0.5
 # Fractions of the QRS spatial-velocity peak and of the P-wave velocity peak that mark wave
 # boundaries. Chosen so that hand-built waves with known edges are measured within a few ms.
 _QRS_VELOCITY_FRACTION = 0.12
-_P_VELOCITY_FRACTION = 0.25
+_P_VELOCITY_FRACTION = 0.4
+_P_SCORE_LEADS = 3
 
 _PRE_S, _POST_S = 0.55, 0.6     # median beat window around the R peak
 _PRE = int(_PRE_S * FS)
@@ -61,10 +62,11 @@ def _design_filters() -> tuple[np.ndarray, np.ndarray]:
     band = sps.butter(2, [0.5, 40.0], btype="bandpass", fs=FS, output="sos")
     notches = [sps.tf2sos(*sps.iirnotch(f, 20.0, fs=FS)) for f in (50.0, 60.0)]
     qrs_band = sps.butter(2, [8.0, 25.0], btype="bandpass", fs=FS, output="sos")
-    return np.vstack([band, *notches]), qrs_band
+    p_band = sps.butter(2, 30.0, btype="lowpass", fs=FS, output="sos")
+    return np.vstack([band, *notches]), qrs_band, p_band
 
 
-_CLEAN_SOS, _QRS_SOS = _design_filters()
+_CLEAN_SOS, _QRS_SOS, _P_SOS = _design_filters()
 
 
 @dataclass
@@ -117,7 +119,33 @@ def _r_peaks(raw: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return candidates
     heights = props["peak_heights"]
     top = np.sort(heights)[::-1][: max(3, heights.size // 4)]
-    keep = heights > 0.25 * np.median(top)
+    reference = float(np.median(top))
+    keep = heights > 0.25 * reference
+    # Search back (as Pan and Tompkins do): a gap of more than 1.6 median RR most likely hides a
+    # smaller beat, so accept the largest candidate in it above a lower threshold.
+    for _ in range(3):
+        accepted = np.flatnonzero(keep)
+        if accepted.size < 3:
+            break
+        rr = np.diff(candidates[accepted])
+        gaps = np.flatnonzero(rr > 1.6 * np.median(rr))
+        added = False
+        for g in gaps:
+            inside = np.flatnonzero((candidates > candidates[accepted[g]] + 0.3 * np.median(rr))
+                                    & (candidates < candidates[accepted[g + 1]] - 0.3 * np.median(rr)))
+            inside = inside[heights[inside] > 0.08 * reference]
+            if inside.size:
+                keep[inside[np.argmax(heights[inside])]] = True
+                added = True
+        if not added:
+            break
+    # Of two accepted peaks closer than 0.55 median RR, the smaller is most likely a T wave.
+    accepted = np.flatnonzero(keep)
+    if accepted.size >= 3:
+        median_rr = np.median(np.diff(candidates[accepted]))
+        for a, b in zip(accepted[:-1], accepted[1:]):
+            if keep[a] and keep[b] and candidates[b] - candidates[a] < 0.55 * median_rr:
+                keep[a if heights[a] < heights[b] else b] = False
     peaks = candidates[keep]
     # Put the fiducial at the steepest part of the QRS in the energy (sharper than the smoothed peak).
     half = int(0.05 * FS)
@@ -143,6 +171,15 @@ def _median_beat(clean: np.ndarray, peaks: np.ndarray, weights: np.ndarray) -> t
         full = full[typical]
         template = np.median(beats[typical], axis=0)
     return template, full
+
+
+def _detrend_linear(segments: np.ndarray) -> np.ndarray:
+    """Remove each segment's least-squares line along axis 1 (closed form; (B, L, leads))."""
+    t = np.arange(segments.shape[1], dtype=float)
+    t -= t.mean()
+    centred = segments - segments.mean(axis=1, keepdims=True)
+    slope = np.einsum("t,btl->bl", t, centred) / (t @ t)
+    return centred - slope[:, None, :] * t[None, :, None]
 
 
 def _run_below(values: np.ndarray, threshold: float, start: int, stop: int, step: int, run: int) -> int:
@@ -198,23 +235,35 @@ def _measure_one(raw: np.ndarray) -> RecordMeasurements:
     win_hi = onset - int(0.03 * FS)
     if win_hi - win_lo < int(0.06 * FS) or beat_peaks.size < 3:
         return RecordMeasurements(int(peaks.size), heart_rate, irregularity, rr_cv, nan, qrs_ms, nan)
-    segments = np.stack([clean[p - _PRE + win_lo: p - _PRE + win_hi] for p in beat_peaks]) * weights
-    segments = segments - segments.mean(axis=1, keepdims=True)
-    coherent = float((segments.mean(axis=0) ** 2).sum())
-    total = float((segments ** 2).sum(axis=(1, 2)).mean()) + 1e-12
-    p_score = coherent / total
+    # P waves live below 30 Hz; a narrower band keeps muscle noise out of both the score and
+    # the onset. Each beat's window is detrended so residual baseline wander does not count.
+    p_band = sps.sosfiltfilt(_P_SOS, clean, axis=0)
+    segments = np.stack([p_band[p - _PRE + win_lo: p - _PRE + win_hi] for p in beat_peaks])
+    segments = _detrend_linear(segments)
+    coherent = (segments.mean(axis=0) ** 2).sum(axis=0)
+    total = (segments ** 2).sum(axis=1).mean(axis=0) + 1e-12
+    lead_score = np.where(weights > 0, coherent / total, 0.0)
+    # A P wave need not show in every lead (it is small where its vector is perpendicular),
+    # so score the best few leads.
+    p_score = float(np.sort(lead_score)[-_P_SCORE_LEADS:].mean())
 
     pr_ms = nan
     if p_score >= P_WAVE_PRESENT_THRESHOLD:
-        # P onset from the spatial velocity too: insensitive to the slow baseline curvature that
-        # filtering leaves after large T waves, which would bias an amplitude threshold.
-        # The apex is the largest deviation from the PR-segment baseline; the onset lies before
-        # the steepest point of the upstroke that leads to it.
-        p_apex = win_lo + int(np.argmax(deviation[win_lo:win_hi]))
+        # Onset from the spatial velocity of the leads where the P wave repeats: velocity is
+        # insensitive to the slow baseline curvature that an amplitude threshold would be biased
+        # by. The apex is the largest deviation from the PR-segment baseline; the onset lies
+        # before the steepest point of the upstroke that leads to it.
+        p_leads = lead_score >= min(P_WAVE_PRESENT_THRESHOLD, lead_score.max())
+        p_template = np.median(np.stack([p_band[p - _PRE: p + _POST] for p in beat_peaks]), axis=0)[:, p_leads]
+        p_template = p_template * weights[p_leads]
+        p_velocity = np.abs(np.gradient(p_template, axis=0)).sum(axis=1)
+        p_base = np.median(p_template[max(onset - int(0.03 * FS), 0): onset - int(0.008 * FS)], axis=0)
+        p_deviation = np.sqrt(((p_template - p_base) ** 2).sum(axis=1))
+        p_apex = win_lo + int(np.argmax(p_deviation[win_lo:win_hi]))
         up_lo = max(win_lo, p_apex - int(0.08 * FS))
-        p_steepest = up_lo + int(np.argmax(velocity[up_lo:p_apex + 1]))
-        p_onset = _run_below(velocity, _P_VELOCITY_FRACTION * velocity[p_steepest], p_steepest, win_lo - 1, -1,
-                             int(0.012 * FS))
+        p_steepest = up_lo + int(np.argmax(p_velocity[up_lo:p_apex + 1]))
+        p_onset = _run_below(p_velocity, _P_VELOCITY_FRACTION * p_velocity[p_steepest], p_steepest, win_lo - 1,
+                             -1, int(0.012 * FS))
         pr_ms = (onset - p_onset) / FS * 1000.0
     return RecordMeasurements(int(peaks.size), heart_rate, irregularity, rr_cv, p_score, qrs_ms, pr_ms)
 

@@ -319,16 +319,15 @@ def _draw_labels_and_rhythm(rng: np.random.Generator, prevalence: dict[str, floa
 
     labels = np.array([avb, block == "RBBB", block == "LBBB", rhythm == "SB", rhythm == "AF", rhythm == "ST"],
                       dtype=np.uint8)
-    if options.label_noise > 0:
-        labels = _flip_near_threshold(rng, labels, hr, pr, qrs, conduction, options.label_noise)
     kind = "af" if rhythm == "AF" else "sinus"
     return labels, _Rhythm(kind, float(hr), float(pr), float(qrs), conduction, float(sinus_arrhythmia), float(af_cv))
 
 
-def _flip_near_threshold(rng: np.random.Generator, labels: np.ndarray, hr: float, pr: float,
-                         qrs: float, conduction: str, p_flip: float) -> np.ndarray:
+def _flip_near_threshold(rng: np.random.Generator, labels: np.ndarray, rhythm: _Rhythm,
+                         p_flip: float) -> np.ndarray:
     """Flip labels of near-threshold records with probability ``p_flip``, keeping exclusivity."""
     labels = labels.copy()
+    hr, pr, qrs, conduction = rhythm.heart_rate_bpm, rhythm.pr_s, rhythm.qrs_s, rhythm.conduction
     i_avb, i_rbbb, i_lbbb, i_sb, i_af, i_st = range(6)
     draws = rng.random(4)  # always four draws, so the stream does not depend on the branch
     sinus = labels[i_af] == 0
@@ -607,6 +606,10 @@ def _synthesize(seed: int, index: int, prevalence: dict[str, float],
     patient = _draw_patient(np.random.default_rng([seed, 2, block, patient_number]), options)
     rng = np.random.default_rng([seed, 0, index])
     labels, rhythm = _draw_labels_and_rhythm(rng, prevalence, options)
+    if options.label_noise > 0:
+        # A separate stream, so that label noise changes labels and never the signals.
+        labels = _flip_near_threshold(np.random.default_rng([seed, 3, index]), labels, rhythm,
+                                      options.label_noise)
 
     resp_hz = rng.uniform(0.15, 0.35)
     onsets = _beat_times(rng, rhythm, resp_hz)
