@@ -25,7 +25,7 @@ from vizecg.evaluation import ThresholdMetric, AUROCMetric, bootstrap_ci, classi
 
 #: image conditions LUDB is rendered in: (name, layout preset, artifact severity)
 def image_conditions(severities) -> list[tuple[str, str, float]]:
-    conditions = [("paper", "paper", 0.0), ("3x4", "3x4", 0.0), ("12x1", "12x1", 0.0)]
+    conditions = [("paper", "paper", 0.0), ("clinical 3x4", "clinical_3x4", 0.0), ("rhythm 12x1", "rhythm_12x1", 0.0)]
     conditions += [(f"paper+artifacts {s:g}", "paper", float(s)) for s in severities if s > 0]
     return conditions
 
@@ -42,7 +42,7 @@ def prepare_ludb(params: dict, work_dir: str | Path, *, progress: bool = False) 
 
 
 def eval_renderer(params: dict, style: str, severity: float):
-    from vizecg.render import TrainingImageRenderer
+    from vizecg.render.training import TrainingImageRenderer
 
     inp = params["input"]
     return TrainingImageRenderer(inp["image_height"], inp["image_width"], randomize_style=False,

@@ -41,7 +41,7 @@ def resolve_device(name: str) -> torch.device:
 def image_renderer(params: dict, *, train: bool, seed: int | None = None):
     """The renderer a dataset draws its images with: randomised styles and print/photo
     artifacts for training, the clean paper look (ecg_plot 0.2.8 page) for evaluation."""
-    from vizecg.render import TrainingImageRenderer
+    from vizecg.render.training import TrainingImageRenderer
 
     inp = params["input"]
     seed = params["train"]["seed"] if seed is None else seed
@@ -69,9 +69,7 @@ def build_run_model(params: dict, run: str):
     spec = run_spec(params, run)
     torch.manual_seed(params["train"]["seed"])
     model = create_model(spec["model"], num_classes=len(LABELS), **spec["model_options"])
-    # distillation options only mean something to two-stream models
-    loss_options = spec["loss_options"] if model.input_kind == "multimodal" else {}
-    loss_fn = create_loss(model, **loss_options)
+    loss_fn = create_loss(model, **spec["loss_options"])
     return model, loss_fn, spec
 
 
