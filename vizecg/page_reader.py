@@ -652,7 +652,12 @@ def resize_to_model(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 @dataclass
 class PageSteps:
-    """Intermediate images (uint8 RGB) and estimates of one :func:`prepare_page` run, for inspection."""
+    """Intermediate images (uint8 RGB) and estimates of one :func:`prepare_page` run, for inspection.
+
+    ``paper_corners`` are in the pixels of ``images["input"]`` (the copy shrunk by
+    :func:`limit_resolution`); ``skew_deg`` applies to ``images["paper"]`` and ``grid_box``
+    to ``images["deskewed"]``.
+    """
 
     images: dict[str, np.ndarray] = field(default_factory=dict)
     paper_corners: np.ndarray | None = None

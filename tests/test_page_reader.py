@@ -1,0 +1,310 @@
+"""Reading page images and preparing real prints: formats, errors, the ECG heuristic, geometry."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from vizecg.page_reader import (
+    PageReadError,
+    estimate_skew,
+    find_grid_box,
+    image_files_in,
+    load_image,
+    looks_like_ecg,
+    prepare_page,
+)
+
+REAL_PRINTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real_prints"
+
+
+def draw_ecg_page(height: int = 760, width: int = 2000, seed: int = 0) -> np.ndarray:
+    """A page in the study's look drawn with OpenCV: red mm grid, 2 x 6 leads of beats with noise."""
+    rng = np.random.default_rng(seed)
+    page = np.full((height, width, 3), 255, np.uint8)
+    step = 8
+    for x in range(0, width, step):
+        cv2.line(page, (x, 0), (x, height - 1), (240, 80, 80) if x % (5 * step) == 0 else (255, 190, 190), 1)
+    for y in range(0, height, step):
+        cv2.line(page, (0, y), (width - 1, y), (240, 80, 80) if y % (5 * step) == 0 else (255, 190, 190), 1)
+    t = np.arange(width // 2)
+    for column in range(2):
+        for row in range(6):
+            baseline = 60 + row * 120
+            wave = rng.normal(0, 0.8, t.size) + 4 * np.sin(t / rng.uniform(40, 90))
+            for centre in range(int(rng.integers(0, 40)), t.size, int(rng.integers(70, 110))):
+                wave += 60 * np.exp(-0.5 * ((t - centre) / 2.5) ** 2) + 12 * np.exp(-0.5 * ((t - centre - 35) / 8) ** 2)
+            points = np.stack([t + column * width // 2, baseline - wave], axis=1).astype(np.int32)
+            cv2.polylines(page, [points], False, (20, 20, 160), 2, cv2.LINE_AA)
+    return page
+
+
+def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate counter-clockwise by ``degrees`` keeping the canvas (paper colour fills corners)."""
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    return cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.fixture(scope="module")
+def page() -> np.ndarray:
+    return draw_ecg_page()
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix, pil_format", [(".png", "PNG"), (".jpg", "JPEG"), (".bmp", "BMP"), (".tif", "TIFF")])
+def test_load_each_raster_format(tmp_path, page, suffix, pil_format):
+    path = tmp_path / f"page{suffix}"
+    Image.fromarray(page).save(path, format=pil_format)
+    loaded = load_image(path)
+    assert loaded.dtype == np.uint8 and loaded.shape == page.shape
+    tolerance = 20 if pil_format == "JPEG" else 0
+    assert np.abs(loaded.astype(int) - page.astype(int)).mean() <= tolerance
+
+
+def test_rgba_png_is_flattened_on_white(tmp_path):
+    rgba = np.zeros((100, 120, 4), np.uint8)
+    rgba[:, :60] = (0, 0, 255, 255)    # opaque blue
+    rgba[:, 60:] = (255, 0, 0, 0)      # fully transparent red
+    path = tmp_path / "alpha.png"
+    Image.fromarray(rgba, mode="RGBA").save(path)
+    loaded = load_image(path)
+    assert loaded.shape == (100, 120, 3)
+    assert (loaded[:, :60] == (0, 0, 255)).all()
+    assert (loaded[:, 60:] == 255).all()
+
+
+def test_16bit_greyscale_tiff(tmp_path):
+    grey = np.tile(np.linspace(0, 65535, 200).astype(np.uint16), (80, 1))
+    path = tmp_path / "scan16.tif"
+    Image.fromarray(grey).save(path)
+    assert Image.open(path).mode.startswith("I;16")
+    loaded = load_image(path)
+    assert loaded.shape == (80, 200, 3) and loaded.dtype == np.uint8
+    assert loaded[0, 0, 0] == 0 and loaded[0, -1, 0] == 255
+    assert (loaded[..., 0] == loaded[..., 2]).all()
+
+
+def test_16bit_rgb_tiff(tmp_path):
+    rgb16 = np.zeros((70, 90, 3), np.uint16)
+    rgb16[..., 0] = 65535  # red in RGB order
+    path = tmp_path / "scan16rgb.tif"
+    cv2.imwrite(str(path), rgb16[..., ::-1])  # OpenCV writes BGR
+    loaded = load_image(path)
+    assert loaded.shape == (70, 90, 3)
+    assert (loaded[..., 0] == 255).all() and (loaded[..., 1:] == 0).all()
+
+
+def test_palette_and_grey_pngs(tmp_path, page):
+    Image.fromarray(page).convert("P", palette=Image.Palette.ADAPTIVE).save(tmp_path / "p.png")
+    Image.fromarray(page).convert("L").save(tmp_path / "l.png")
+    for name in ("p.png", "l.png"):
+        loaded = load_image(tmp_path / name)
+        assert loaded.shape == page.shape
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = np.full((100, 200, 3), 255, np.uint8)
+    image[:, :20] = 0  # dark band on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: display needs a 90 degree clockwise turn
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(image).save(path, exif=exif)
+    loaded = load_image(path)
+    assert loaded.shape == (200, 100, 3)
+    assert loaded[:20].mean() < 60  # the band is now at the top
+
+
+def test_pdf_first_page(tmp_path, page):
+    pytest.importorskip("pypdfium2", reason="pypdfium2 (PDF reader) is not installed")
+    path = tmp_path / "ecg.pdf"
+    Image.fromarray(page).save(path, format="PDF", resolution=150)
+    loaded = load_image(path)
+    assert loaded.ndim == 3 and loaded.shape[2] == 3
+    assert abs(loaded.shape[1] / loaded.shape[0] - page.shape[1] / page.shape[0]) < 0.05
+    assert looks_like_ecg(loaded)[0]
+
+
+def test_pdf_without_reader_names_the_package(tmp_path, monkeypatch, page):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_pdfium(name, *args, **kwargs):
+        if name == "pypdfium2":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    path = tmp_path / "ecg.pdf"
+    path.write_bytes(b"%PDF-1.4\n%fake\n")
+    monkeypatch.setattr(builtins, "__import__", no_pdfium)
+    with pytest.raises(PageReadError, match="pypdfium2"):
+        load_image(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty"),
+    (b"this is a text file, not an ECG\n" * 20, "not a readable image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, "corrupt|not a readable image"),
+])
+def test_bad_files_raise_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bad.png"
+    path.write_bytes(content)
+    with pytest.raises(PageReadError, match=message) as error:
+        load_image(path)
+    assert str(path) in str(error.value)
+    assert isinstance(error.value, ValueError)
+
+
+def test_truncated_jpeg(tmp_path, page):
+    path = tmp_path / "cut.jpg"
+    Image.fromarray(page).save(path, format="JPEG")
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(PageReadError, match="cut.jpg"):
+        load_image(path)
+
+
+def test_missing_directory_and_tiny(tmp_path):
+    with pytest.raises(PageReadError, match="no such file"):
+        load_image(tmp_path / "absent.png")
+    with pytest.raises(PageReadError, match="directory"):
+        load_image(tmp_path)
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "tiny.png")
+    with pytest.raises(PageReadError, match="20 px|30x20"):
+        load_image(tmp_path / "tiny.png")
+
+
+def test_folder_listing_is_sorted_and_case_insensitive(tmp_path):
+    for name in ("b.PNG", "a.jpeg", "c.TiF", "notes.txt", "d.pdf"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in image_files_in(tmp_path)] == ["a.jpeg", "b.PNG", "c.TiF", "d.pdf"]
+
+
+# --- is it an ECG? ---------------------------------------------------------------------------
+
+def test_drawn_and_rotated_pages_are_accepted(page):
+    for angle in (0.0, 6.0, -11.0):
+        accepted, reason, score = looks_like_ecg(rotate(page, angle))
+        assert accepted, f"rotation {angle}: {reason}"
+        assert score >= 1.0
+
+
+def test_rendered_page_is_accepted():
+    render = pytest.importorskip("vizecg.render")
+    t = np.arange(4096) / 400.0
+    beats = sum(np.exp(-0.5 * ((t - c) / 0.012) ** 2) + 0.25 * np.exp(-0.5 * ((t - c - 0.25) / 0.05) ** 2)
+                for c in np.arange(0.3, 10.2, 0.8))
+    signal = (np.repeat(beats[:, None], 12, axis=1) + 0.05 * np.sin(2 * np.pi * 0.3 * t)[:, None]).astype(np.float32)
+    accepted, reason, _ = looks_like_ecg(render.render_ecg(signal))
+    assert accepted, reason
+
+
+REAL_SAMPLE = ("ecg00001.png", "ecg00005.jpg", "ecg00008.jpg", "ecg00019.bmp", "ecg00030.jpg",
+               "ecg00038.jpg", "ecg00047.jpg", "ecg00053.png")
+
+
+@pytest.mark.skipif(not REAL_PRINTS.is_dir(), reason="../shared/data/real_prints is not present")
+@pytest.mark.parametrize("name", REAL_SAMPLE)
+def test_real_prints_are_accepted(name):
+    accepted, reason, _ = looks_like_ecg(load_image(REAL_PRINTS / name))
+    assert accepted, f"{name}: {reason}"
+
+
+def _natural_images() -> dict[str, np.ndarray]:
+    from skimage import data
+    images = {}
+    for name in ("astronaut", "coffee", "brick", "camera", "page", "text", "coins"):
+        image = np.asarray(getattr(data, name)())
+        if image.ndim == 2:
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        images[name] = np.ascontiguousarray(image[:, :, :3].astype(np.uint8))
+    return images
+
+
+def _synthetic_non_ecgs() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(1)
+    smooth = cv2.GaussianBlur(rng.normal(size=(600, 1400)).astype(np.float32), (0, 0), 8)
+    smooth = ((smooth - smooth.min()) / np.ptp(smooth) * 255).astype(np.uint8)
+    text = np.full((1100, 850, 3), 255, np.uint8)
+    for y in range(60, 1050, 24):
+        words = "".join(rng.choice(list("abcdefghij klmnopqrstuvwxyz"), 60))
+        cv2.putText(text, words, (40, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (20, 20, 20), 1, cv2.LINE_AA)
+    graph = draw_ecg_page()
+    graph[:] = 255
+    for x in range(0, graph.shape[1], 8):
+        cv2.line(graph, (x, 0), (x, graph.shape[0] - 1), (240, 80, 80) if x % 40 == 0 else (255, 190, 190), 1)
+    for y in range(0, graph.shape[0], 8):
+        cv2.line(graph, (0, y), (graph.shape[1] - 1, y), (240, 80, 80) if y % 40 == 0 else (255, 190, 190), 1)
+    return {
+        "blank": np.full((600, 1400, 3), 255, np.uint8),
+        "pink_paper": np.full((600, 1400, 3), (250, 225, 225), np.uint8),
+        "uniform_noise": rng.integers(0, 256, (600, 1400, 3), dtype=np.uint8),
+        "smooth_noise": np.repeat(smooth[:, :, None], 3, axis=2),
+        "text_page": text,
+        "graph_paper_without_traces": graph,
+    }
+
+
+def test_non_ecg_images_are_rejected():
+    for name, image in {**_natural_images(), **_synthetic_non_ecgs()}.items():
+        accepted, reason, _ = looks_like_ecg(image)
+        assert not accepted, f"{name} accepted: {reason}"
+        assert reason
+
+
+# --- geometry and the whole path -------------------------------------------------------------
+
+@pytest.mark.parametrize("angle", [7.3, -4.0, 12.5])
+def test_skew_is_recovered_within_one_degree(page, angle):
+    assert abs(estimate_skew(rotate(page, angle)) - angle) <= 1.0
+
+
+def test_grid_box_cuts_header_text_only(page):
+    sheet = np.full((page.shape[0] + 300, page.shape[1], 3), 255, np.uint8)
+    sheet[300:] = page
+    for y in range(40, 260, 30):
+        cv2.putText(sheet, "Vent rate 80 BPM  PR interval 160 ms", (40, y), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
+    box = find_grid_box(sheet)
+    assert box is not None
+    top, bottom, left, right = box
+    assert 250 <= top <= 320 and bottom >= sheet.shape[0] - 20
+    assert left <= 20 and right >= sheet.shape[1] - 20
+
+
+def test_prepare_page_shape_range_and_steps(page):
+    photo = rotate(page, 5.0)
+    photo = (photo.astype(np.float32) * np.linspace(0.6, 1.0, photo.shape[1])[None, :, None]).astype(np.uint8)
+    model_input, steps = prepare_page(photo, 96, 256, debug=True)
+    assert model_input.shape == (3, 96, 256) and model_input.dtype == np.float32
+    assert 0.0 <= model_input.min() and model_input.max() <= 1.0
+    assert abs(steps.skew_deg - 5.0) <= 1.0
+    for name in ("input", "paper", "deskewed", "grid", "normalised", "model_input"):
+        assert steps.images[name].dtype == np.uint8
+    # uneven light is gone: left and right paper are equally white after normalisation
+    normalised = steps.images["normalised"].astype(np.float32)
+    left, right = normalised[:, : normalised.shape[1] // 5], normalised[:, -normalised.shape[1] // 5:]
+    assert abs(np.median(left) - np.median(right)) < 10
+    assert np.array_equal(prepare_page(photo, 96, 256), model_input)  # deterministic
+
+
+def test_prepare_page_warps_a_photographed_sheet(page):
+    background = np.full((1400, 2600, 3), (60, 45, 40), np.uint8)
+    corners = np.float32([[0, 0], [page.shape[1], 0], [page.shape[1], page.shape[0]], [0, page.shape[0]]])
+    target = np.float32([[330, 260], [2300, 330], [2250, 1150], [300, 1080]])
+    matrix = cv2.getPerspectiveTransform(corners, target)
+    photo = cv2.warpPerspective(page, matrix, (2600, 1400), dst=background, borderMode=cv2.BORDER_TRANSPARENT)
+    _, steps = prepare_page(photo, 96, 256, debug=True)
+    assert steps.paper_corners is not None
+    scale = steps.images["input"].shape[1] / photo.shape[1]  # corners are in the working copy's pixels
+    assert np.abs(steps.paper_corners - target * scale).max() < 15
+    sheet = steps.images["paper"]
+    assert abs(sheet.shape[1] / sheet.shape[0] - page.shape[1] / page.shape[0]) < 0.25
+    assert sheet.mean() > 150  # the dark table is gone
+
+
+def test_prepare_page_rejects_wrong_input():
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        prepare_page(np.zeros((100, 100), np.uint8), 64, 64)
