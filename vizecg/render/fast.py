@@ -107,57 +107,105 @@ def _draw_rects(img: np.ndarray, rects, line_px: float, snap: bool, colour) -> N
             _blend(sub, np.outer(cy[ys[0]:ys[-1] + 1], cx[xs[0]:xs[-1] + 1]).astype(np.float32), colour)
 
 
-def _draw_static_natural(geom: PageGeometry, style: RenderStyle) -> np.ndarray:
-    """Grid, frame, ticks and text at natural scale: float32 (h, w, 3) in 0..255."""
-    h, w = geom.height, geom.width
+def _snapped(centres: np.ndarray, width: float, snap: bool) -> np.ndarray:
+    """Line centres after matplotlib Agg's snapping (pixel centre for odd rounded widths, edge for even)."""
+    c = np.asarray(centres, np.float64)
+    if not snap:
+        return c
+    return np.floor(c + 0.5) + (0.5 if int(math.floor(width + 0.5)) % 2 == 1 else 0.0)
+
+
+def _draw_grid(geom: PageGeometry, style: RenderStyle) -> np.ndarray:
+    """The mm grid at output size, float32 (H, W, 3) in 0..255.
+
+    Lines are placed (and snapped) at natural scale and drawn straight at the
+    output scale with exact area coverage, which is what area-averaging the
+    natural page would give, at a fraction of the cost.
+    """
+    h, w = style.height, style.width
     img = np.full((h, w, 3), 255.0, np.float32)
     colours = GRID_COLOURS[style.grid_colour]
-    if geom.grid is not None and colours is not None:
-        major, minor = colours
-        x0, y0, x1, y1 = geom.grid.region
-        along_y, along_x = _span_coverage(h, y0, y1), _span_coverage(w, x0, x1)
-        lw = geom.grid_line_px
-        # matplotlib order: x major, x minor, y major, y minor (later lines cover earlier ones)
-        for positions, colour in ((geom.grid.vertical_major, major), (geom.grid.vertical_minor, minor)):
-            cov = _line_coverage(w, np.array(positions), lw, geom.snap)
-            _blend(img, np.outer(along_y, cov).astype(np.float32), colour)
-        for positions, colour in ((geom.grid.horizontal_major, major), (geom.grid.horizontal_minor, minor)):
-            cov = _line_coverage(h, np.array(positions), lw, geom.snap)
-            _blend(img, np.outer(cov, along_x).astype(np.float32), colour)
-    _draw_rects(img, geom.frame, geom.frame_line_px, geom.snap, BLACK_RGB)
-    _draw_rects(img, [t for t in geom.ticks if t.major], 0.8 * POINT_PX, geom.snap, BLACK_RGB)
-    _draw_rects(img, [t for t in geom.ticks if not t.major], 0.6 * POINT_PX, geom.snap, BLACK_RGB)
-    if geom.texts:
-        ink = Image.new("L", (w, h), 0)
-        draw = ImageDraw.Draw(ink)
-        anchors = {"left": "ls", "center": "ms", "right": "rs"}
-        for t in geom.texts:
-            draw.text((t.x, t.y), t.text, fill=255, font=_font(t.size_px), anchor=anchors[t.align])
-        _blend(img, np.asarray(ink, np.float32) / 255.0, BLACK_RGB)
+    if geom.grid is None or colours is None:
+        return img
+    sx, sy = w / geom.width, h / geom.height
+    major, minor = colours
+    x0, y0, x1, y1 = geom.grid.region
+    along_y, along_x = _span_coverage(h, y0 * sy, y1 * sy), _span_coverage(w, x0 * sx, x1 * sx)
+    lw = geom.grid_line_px
+    # matplotlib order: x major, x minor, y major, y minor (later lines cover earlier ones)
+    for positions, colour in ((geom.grid.vertical_major, major), (geom.grid.vertical_minor, minor)):
+        cov = _line_coverage(w, _snapped(positions, lw, geom.snap) * sx, lw * sx, False)
+        _blend(img, np.outer(along_y, cov).astype(np.float32), colour)
+    for positions, colour in ((geom.grid.horizontal_major, major), (geom.grid.horizontal_minor, minor)):
+        cov = _line_coverage(h, _snapped(positions, lw, geom.snap) * sy, lw * sy, False)
+        _blend(img, np.outer(cov, along_x).astype(np.float32), colour)
     return img
 
 
+def _draw_ink(geom: PageGeometry, style: RenderStyle) -> np.ndarray:
+    """Black page furniture (frame, tick marks, tick labels, lead labels, header) as alpha (H, W) at output size.
+
+    Drawn at natural scale (text needs it) and area-averaged to the output.
+    """
+    h, w = geom.height, geom.width
+    ink = np.zeros((h, w, 3), np.float32)  # drawn as "colour 1 over 0" so _blend accumulates coverage
+    white = (1, 1, 1)
+    _draw_rects(ink, geom.frame, geom.frame_line_px, geom.snap, white)
+    _draw_rects(ink, [t for t in geom.ticks if t.major], 0.8 * POINT_PX, geom.snap, white)
+    _draw_rects(ink, [t for t in geom.ticks if not t.major], 0.6 * POINT_PX, geom.snap, white)
+    alpha = ink[..., 0]
+    if geom.texts:
+        text = Image.new("L", (w, h), 0)
+        draw = ImageDraw.Draw(text)
+        anchors = {"left": "ls", "center": "ms", "right": "rs"}
+        for t in geom.texts:
+            draw.text((t.x, t.y), t.text, fill=255, font=_font(t.size_px), anchor=anchors[t.align])
+        t_alpha = np.asarray(text, np.float32) / 255.0
+        alpha = alpha + t_alpha * (1.0 - alpha)
+    if (w, h) != (style.width, style.height):
+        alpha = cv2.resize(alpha, (style.width, style.height), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(alpha, np.float32)
+
+
 @functools.lru_cache(maxsize=1024)
-def _static_key(style: RenderStyle) -> RenderStyle:
-    """The style with every field that only affects traces reset, so the cache is shared."""
-    return style.replace(trace_colour=BLACK_RGB, line_width_pt=0.5, gain_mm_mv=10.0, paper_speed_mm_s=25.0,
-                         calibration_pulse=None)
+def _grid_key(style: RenderStyle) -> RenderStyle:
+    """Only the fields the grid depends on (layout fixes the geometry); the rest reset so caches are shared."""
+    return RenderStyle(layout=style.layout, grid_colour=style.grid_colour, grid_line_width_pt=style.grid_line_width_pt,
+                       height=style.height, width=style.width, header="", lead_labels=False,
+                       axis_ticks=False if style.layout == "2x6" else None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ink_key(style: RenderStyle) -> RenderStyle:
+    return RenderStyle(layout=style.layout, grid_colour="none", height=style.height, width=style.width,
+                       header=style.header, lead_labels=style.lead_labels, axis_ticks=style.axis_ticks)
 
 
 @functools.lru_cache(maxsize=64)
-def _static_layer_cached(key: RenderStyle) -> np.ndarray:
-    geom = page_geometry(key)
-    natural = _draw_static_natural(geom, key)
-    if (geom.width, geom.height) != (key.width, key.height):
-        natural = cv2.resize(natural, (key.width, key.height), interpolation=cv2.INTER_AREA)
-    out = np.clip(np.rint(natural), 0, 255).astype(np.uint8)
+def _grid_layer(key: RenderStyle) -> np.ndarray:
+    return _draw_grid(page_geometry(key), key)
+
+
+@functools.lru_cache(maxsize=64)
+def _ink_layer(key: RenderStyle) -> np.ndarray:
+    return _draw_ink(page_geometry(key), key)
+
+
+@functools.lru_cache(maxsize=32)
+def _static_layer_cached(grid_key: RenderStyle, ink_key: RenderStyle) -> np.ndarray:
+    grid, ink = _grid_layer(grid_key), _ink_layer(ink_key)
+    out = np.clip(np.rint(grid * (1.0 - ink)[..., None]), 0, 255).astype(np.uint8)
     out.setflags(write=False)
     return out
 
 
 def static_layer(style: RenderStyle) -> np.ndarray:
-    """The record-independent page of ``style`` at output size: read-only uint8 (H, W, 3), cached."""
-    return _static_layer_cached(_static_key(style))
+    """The record-independent page of ``style`` at output size: read-only uint8 (H, W, 3), cached per process.
+
+    Grid and black furniture are cached separately (a few dozen looks each), so
+    randomized styles rarely pay for drawing text at natural scale.
+    """
+    return _static_layer_cached(_grid_key(style), _ink_key(style))
 
 
 def _thickness_and_opacity(ink_px: float) -> tuple[int, float]:
@@ -185,8 +233,8 @@ def _choose_supersample(ink_px: float, height: int, width: int, max_pixels: floa
 def _decimate(values: np.ndarray, per_bucket: int) -> tuple[np.ndarray, np.ndarray]:
     """(sample index, value) of each bucket's first, min and max sample, in time order, plus the last sample."""
     n = values.shape[0]
-    usable = (n // per_bucket) * per_bucket
-    if per_bucket < 3 or usable == 0:
+    usable = (n // max(per_bucket, 1)) * max(per_bucket, 1)
+    if per_bucket < 3 or n < per_bucket:
         return np.arange(n), values
     blocks = values[:usable].reshape(-1, per_bucket)
     base = np.arange(0, usable, per_bucket)

@@ -210,25 +210,19 @@ _STRIP_MM = N_SAMPLES / SAMPLE_RATE_HZ * 25.0  # 256 mm: the whole record at 25 
 
 
 def _clinical_page(style: RenderStyle) -> PageGeometry:
-    """A printer-style page: mm grid over the whole sheet, square millimetres, rows filling the sheet.
+    """A printer-style page: mm grid over the whole sheet, rows of panels, calibration pulses.
 
-    The sheet takes the output's aspect ratio: when the output is wider than the
-    content, the sheet widens (more grid left and right); when it is taller, the
-    rows spread apart. So the grid stays square whatever the pixel size.
+    The sheet has the proportions of its content (margins, 256 mm of trace, the
+    rows at their nominal pitch) and, like a photographed printout fed to a
+    model, is resized to the output size whatever its aspect ratio.
     """
     rows, columns, pitch_mm, rhythm = _CLINICAL[style.layout]
     n_rows = rows + (1 if rhythm else 0)
-    need_w = _MARGIN_LEFT_MM + _STRIP_MM + _MARGIN_RIGHT_MM
-    need_h = _MARGIN_TOP_MM + n_rows * pitch_mm + _MARGIN_BOTTOM_MM
-    aspect = style.width / style.height
-    if need_w / need_h < aspect:
-        page_w, page_h = need_h * aspect, need_h
-    else:
-        page_w, page_h = need_w, need_w / aspect
-        pitch_mm = (page_h - _MARGIN_TOP_MM - _MARGIN_BOTTOM_MM) / n_rows
+    page_w = _MARGIN_LEFT_MM + _STRIP_MM + _MARGIN_RIGHT_MM
+    page_h = _MARGIN_TOP_MM + n_rows * pitch_mm + _MARGIN_BOTTOM_MM
     s = NATURAL_PX_PER_MM
     width, height = int(round(page_w * s)), int(round(page_h * s))
-    left_mm = (page_w - need_w) / 2 + _MARGIN_LEFT_MM
+    left_mm = _MARGIN_LEFT_MM
     px_per_sample = style.paper_speed_mm_s * s / SAMPLE_RATE_HZ
     px_per_mv = style.gain_mm_mv * s
     panel_mm = _STRIP_MM / columns

@@ -1,0 +1,152 @@
+"""Per-sample image rendering for training and evaluation (used inside DataLoader workers).
+
+:class:`TrainingImageRenderer` turns one record into one image, deterministically
+for ``(seed, index, epoch)``: the same record gets a new look every epoch (style
+and artifacts), yet any run, any worker count and any resume sees the same image.
+It holds only plain values, so it pickles into worker processes; the static page
+layers it draws from are cached per process by :mod:`vizecg.render.fast`.
+
+With ``randomize_style`` the look is drawn per (index, epoch) by
+:func:`sample_style`: mostly the paper look (the real test images are ecg_plot
+0.2.8 pages and phone photos of them), with the clinical layouts, other grids,
+line widths, gains and speeds for breadth. Without it every image uses one
+style (by default the paper look at the requested size) and, when a severity is
+given, phone-photo artifacts at that severity: the evaluation path.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from vizecg.render.artifacts import ArtifactConfig, apply_artifacts
+from vizecg.render.style import (BLACK_RGB, ECG_PLOT_HEADER, ECG_PLOT_TRACE_RGB, RenderStyle)
+
+ARTIFACT_MIXES: tuple[str, ...] = ("random", "photo", "scan", "uniform")
+
+# Sampling weights of randomized styles. The paper look dominates on purpose.
+_LAYOUT_WEIGHTS = {"2x6": 0.6, "3x4": 0.2, "6x2": 0.1, "12x1": 0.1}
+_PAPER_GRIDS = {"red": 0.7, "grey": 0.1, "pink": 0.06, "blue": 0.05, "green": 0.04, "none": 0.05}
+_CLINICAL_GRIDS = {"pink": 0.3, "red": 0.3, "grey": 0.15, "blue": 0.1, "green": 0.1, "none": 0.05}
+_TRACE_COLOURS = (BLACK_RGB, (20, 20, 90), (60, 60, 60), ECG_PLOT_TRACE_RGB)
+
+
+def _pick(rng: np.random.Generator, weights: Mapping[Any, float]) -> Any:
+    keys = list(weights)
+    p = np.asarray([weights[k] for k in keys], np.float64)
+    return keys[int(rng.choice(len(keys), p=p / p.sum()))]
+
+
+def sample_style(rng: np.random.Generator, height: int, width: int) -> RenderStyle:
+    """A random page look at ``height`` x ``width``: 60% the paper's 2x6 (70% of those in its red grid)."""
+    layout = _pick(rng, _LAYOUT_WEIGHTS)
+    speed = 25.0 if rng.random() < 0.9 else 50.0
+    gain = _pick(rng, {10.0: 0.8, 5.0: 0.1, 20.0: 0.1})
+    lead_labels = bool(rng.random() < 0.9)
+    if layout == "2x6":
+        grid = _pick(rng, _PAPER_GRIDS)
+        if grid == "red" and rng.random() < 0.75:
+            trace = ECG_PLOT_TRACE_RGB
+        elif grid == "grey":
+            trace = BLACK_RGB
+        else:
+            trace = _TRACE_COLOURS[int(rng.integers(len(_TRACE_COLOURS)))]
+        width_pt = _pick(rng, {0.5: 0.6, 0.35: 0.1, 0.8: 0.2, 1.2: 0.1})
+        header = _pick(rng, {ECG_PLOT_HEADER: 0.5, "": 0.3, "12-lead ECG": 0.2})
+        return RenderStyle(layout=layout, paper_speed_mm_s=speed, gain_mm_mv=gain, grid_colour=grid,
+                           trace_colour=trace, line_width_pt=width_pt, height=height, width=width,
+                           lead_labels=lead_labels, header=header, axis_ticks=bool(rng.random() < 0.85))
+    grid = _pick(rng, _CLINICAL_GRIDS)
+    trace = BLACK_RGB if rng.random() < 0.7 else _TRACE_COLOURS[int(rng.integers(len(_TRACE_COLOURS)))]
+    width_pt = _pick(rng, {0.6: 0.3, 0.8: 0.3, 1.0: 0.2, 1.4: 0.2})
+    header = f"{speed:g}mm/s {gain:g}mm/mV" if rng.random() < 0.6 else ""
+    return RenderStyle(layout=layout, paper_speed_mm_s=speed, gain_mm_mv=gain, grid_colour=grid, trace_colour=trace,
+                       line_width_pt=width_pt, grid_line_width_pt=_pick(rng, {0.5: 0.6, 0.8: 0.4}), height=height,
+                       width=width, lead_labels=lead_labels, header=header,
+                       calibration_pulse=bool(rng.random() < 0.8))
+
+
+def _artifact_config(mix: str, rng: np.random.Generator, severity: float) -> ArtifactConfig:
+    if mix == "random":
+        return ArtifactConfig.random(rng, severity)
+    if mix == "photo":
+        return ArtifactConfig.photo(severity)
+    if mix == "scan":
+        return ArtifactConfig.scan(severity)
+    return ArtifactConfig.uniform(severity)
+
+
+class TrainingImageRenderer:
+    """Callable ``(signal (4096, 12) mV, index, epoch) -> uint8 (height, width, 3)``, deterministic per
+    ``(seed, index, epoch)`` and picklable.
+
+    ``artifact_severity``: a float (that severity for every image) or a
+    ``(low, high)`` range sampled per image. ``style``: the fixed look (a
+    :class:`RenderStyle`, its dict or a preset name; its size is replaced by
+    ``height`` x ``width``); ignored with ``randomize_style``. ``artifact_mix``:
+    how the severity spreads over the artifacts, "random" (each kept with
+    probability 3/4 at a random fraction; the default with randomized styles)
+    or the fixed mixes "photo" (default otherwise), "scan", "uniform".
+    ``backend="ecg_plot"`` renders with ecg_plot 0.2.8 (slow; fixed styles it can draw).
+    """
+
+    def __init__(self, height: int, width: int, *, randomize_style: bool = False,
+                 artifact_severity: tuple[float, float] | float = 0.0, seed: int = 0,
+                 style: RenderStyle | Mapping[str, Any] | str | None = None, backend: str = "fast",
+                 artifact_mix: str | None = None) -> None:
+        if isinstance(artifact_severity, (tuple, list)):
+            if len(artifact_severity) != 2:
+                raise ValueError(f"artifact_severity range must be (low, high), got {artifact_severity!r}")
+            low, high = (float(v) for v in artifact_severity)
+        else:
+            low = high = float(artifact_severity)
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"artifact_severity must lie in [0, 1] with low <= high, got {artifact_severity!r}")
+        mix = artifact_mix or ("random" if randomize_style else "photo")
+        if mix not in ARTIFACT_MIXES:
+            raise ValueError(f"artifact_mix must be one of {ARTIFACT_MIXES}, got {mix!r}")
+        if backend not in ("fast", "ecg_plot"):
+            raise ValueError(f"backend must be 'fast' or 'ecg_plot', got {backend!r}")
+        if backend == "ecg_plot" and randomize_style:
+            raise ValueError("randomize_style needs backend='fast' (ecg_plot draws only its own page)")
+        base = RenderStyle.preset(style) if isinstance(style, str) else RenderStyle.from_dict(style)
+        self.height, self.width = int(height), int(width)
+        self.style = base.replace(height=self.height, width=self.width)
+        self.randomize_style = bool(randomize_style)
+        self.severity_range = (low, high)
+        self.seed = int(seed)
+        self.backend = backend
+        self.artifact_mix = mix
+
+    def config(self) -> dict[str, Any]:
+        """Plain-dict description (for checkpoints, HDF5 attributes and reports)."""
+        return {"height": self.height, "width": self.width, "randomize_style": self.randomize_style,
+                "artifact_severity": list(self.severity_range), "seed": self.seed,
+                "style": self.style.to_dict(), "backend": self.backend, "artifact_mix": self.artifact_mix}
+
+    def __repr__(self) -> str:
+        return f"TrainingImageRenderer({self.config()})"
+
+    def _streams(self, index: int, epoch: int) -> list[np.random.Generator]:
+        if index < 0 or epoch < 0:
+            raise ValueError(f"index and epoch must be >= 0, got index={index}, epoch={epoch}")
+        return np.random.default_rng([self.seed, int(index), int(epoch)]).spawn(3)
+
+    def style_for(self, index: int, epoch: int = 0) -> RenderStyle:
+        """The look of image (index, epoch)."""
+        if not self.randomize_style:
+            return self.style
+        return sample_style(self._streams(index, epoch)[0], self.height, self.width)
+
+    def __call__(self, signal: np.ndarray, index: int, epoch: int = 0) -> np.ndarray:
+        from vizecg.render import render_ecg
+
+        style_rng, severity_rng, artifact_rng = self._streams(index, epoch)
+        style = sample_style(style_rng, self.height, self.width) if self.randomize_style else self.style
+        page = render_ecg(signal, backend=self.backend, style=style)
+        low, high = self.severity_range
+        severity = low if high == low else float(severity_rng.uniform(low, high))
+        if severity <= 0.0:
+            return page
+        config = _artifact_config(self.artifact_mix, severity_rng, severity)
+        return apply_artifacts(page, config, artifact_rng)
