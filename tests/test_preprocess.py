@@ -99,3 +99,12 @@ def test_batch_with_mixed_spans_equals_one_record_at_a_time():
     assert report.records == 4 and report.padded_records == 3
     starts, stops = recorded_spans(raws)
     assert list(stops - starts) == [4000, 2800, 4096, 2800]
+
+
+def test_detrend_equals_scipy_detrend():
+    from scipy.signal import detrend
+
+    from vizecg.data.preprocess import detrend_leads
+
+    raw = np.stack([_ecg_like(n, 400, seed=n) for n in (2800, 2800)])
+    np.testing.assert_allclose(detrend_leads(raw), detrend(raw, axis=1, type="linear"), atol=1e-9)
