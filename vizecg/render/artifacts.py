@@ -22,6 +22,7 @@ same page getting worse).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -106,6 +107,15 @@ class ArtifactConfig:
         return any(getattr(self, name) > 0 for name in ARTIFACTS)
 
 
+@functools.lru_cache(maxsize=16)
+def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only float32 pixel coordinates (x, y) of an h x w image, cached per size."""
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid_x.setflags(write=False)
+    grid_y.setflags(write=False)
+    return grid_x, grid_y
+
+
 def _diag(img: np.ndarray) -> float:
     return math.hypot(img.shape[0], img.shape[1])
 
@@ -139,18 +149,21 @@ def _crease(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
         return img
     f = img.astype(np.float32) if img.dtype != np.float32 else img
     diag = _diag(img)
-    amp = 0.004 * diag * s
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    amp = np.float32(0.004 * diag * s)
+    grid_x, grid_y = _pixel_grid(h, w)
     f = cv2.remap(f, grid_x + amp * wrinkle_x, grid_y + amp * wrinkle_y, cv2.INTER_LINEAR,
                   borderMode=cv2.BORDER_REFLECT)
     shade = np.ones((h, w), np.float32)
     width = max(0.6, 0.006 * diag)
     for px, py, angle in lines[:n_folds]:
         theta = angle * math.pi
-        nx, ny = math.cos(theta), math.sin(theta)
-        d = (grid_x - px * w) * nx + (grid_y - py * h) * ny
-        ridge = d / width * np.exp(-0.5 * (d / width) ** 2)  # derivative of a Gaussian: one side lit, one in shade
-        shade *= 1.0 + 0.25 * s * ridge - 0.08 * s * np.exp(-0.5 * (d / (3 * width)) ** 2)
+        nx, ny = np.float32(math.cos(theta) / width), np.float32(math.sin(theta) / width)
+        z = (grid_x - np.float32(px * w)) * nx + (grid_y - np.float32(py * h)) * ny  # distance in fold widths
+        near = np.abs(z) < 12.0  # the fold's shading vanishes beyond a few widths
+        zn = z[near]
+        # derivative of a Gaussian (one side lit, one in shade) and a dark groove
+        shade[near] *= 1.0 + np.float32(0.25 * s) * zn * np.exp(-0.5 * zn * zn) \
+            - np.float32(0.08 * s) * np.exp(-0.5 * (zn / 3.0) ** 2)
     return f * shade[..., None]
 
 
@@ -185,17 +198,20 @@ def _lighting(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray
     cast = rng.uniform(-1, 1, size=3)
     if s <= 0:
         return img
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    u, v = xs / max(w - 1, 1) - 0.5, ys / max(h - 1, 1) - 0.5
+    # The light field is smooth: compute it on a coarse grid and upsample.
+    ch, cw = max(2, h // 4), max(2, w // 4)
+    v, u = np.meshgrid(np.linspace(-0.5, 0.5, ch, dtype=np.float32), np.linspace(-0.5, 0.5, cw, dtype=np.float32),
+                       indexing="ij")
     field = 1.0 + 0.35 * s * gain * (gx * u + gy * v)
     field -= 0.35 * s * gain * (u * u + v * v)  # vignette
     if has_shadow:
         d = (u * math.cos(shadow_angle) + v * math.sin(shadow_angle)) - (shadow_offset - 0.5)
         soft = 0.5 * (1.0 + np.tanh(d / 0.06))
         field *= 1.0 - 0.45 * s * shadow_depth * soft
+    field = cv2.resize(field.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    light = field[..., None] * (1.0 + 0.08 * s * cast).astype(np.float32)
     f = img.astype(np.float32) if img.dtype != np.float32 else img
-    f = f * field[..., None]
-    return f * (1.0 + 0.08 * s * cast).astype(np.float32)
+    return f * light
 
 
 def _blur(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
@@ -225,11 +241,17 @@ def _noise(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
         return img
     noise_rng = np.random.default_rng(seed)
     h, w = img.shape[:2]
-    sigma = 10.0 * s * level
-    luma = noise_rng.standard_normal((h, w, 1), dtype=np.float32) * sigma
-    chroma = noise_rng.standard_normal((h, w, 3), dtype=np.float32) * (0.35 * sigma)
-    f = img.astype(np.float32) if img.dtype != np.float32 else img
-    return f + luma + chroma
+    sigma = np.float32(10.0 * s * level)
+    luma = noise_rng.standard_normal((h, w, 1), dtype=np.float32)
+    luma *= sigma
+    # chroma noise is blotchier than luminance noise in phone images: draw it at half resolution
+    chroma = noise_rng.standard_normal((max(1, h // 2), max(1, w // 2), 3), dtype=np.float32)
+    chroma = cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR)
+    chroma *= np.float32(0.35) * sigma
+    f = img.astype(np.float32) if img.dtype != np.float32 else img.copy()
+    f += luma
+    f += chroma
+    return f
 
 
 def _jpeg(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:

@@ -1,0 +1,121 @@
+"""Renderer speed and fidelity, in one run on one core.
+
+Prints, for ecg_plot 0.2.8 (the paper's renderer) and the fast renderer at the
+same output sizes (ecg_plot's natural 2128 x 763 page and training sizes):
+single-core images/s and their ratio; the similarity of the fast page to the
+ecg_plot page (SSIM on grayscale, mean and minimum over the records); and the
+training renderer's throughput with randomized styles and artifacts.
+
+ecg_plot output at a training size is its natural page resized with area
+averaging (what ``render_ecg(backend="ecg_plot", style=...)`` does), so its cost
+is the same at every size.
+
+    python benchmarks/bench_render.py                      # 24 synthetic records
+    python benchmarks/bench_render.py --records 40 --sizes 763x2128 128x357 192x536
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from skimage.metrics import structural_similarity  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from vizecg.data.synthetic import generate  # noqa: E402
+from vizecg.render import RenderStyle, check_record  # noqa: E402
+from vizecg.render.artifacts import ArtifactConfig, apply_artifacts  # noqa: E402
+from vizecg.render.fast import render_fast  # noqa: E402
+from vizecg.render.reference import render_ecg_plot  # noqa: E402
+from vizecg.render.training import TrainingImageRenderer  # noqa: E402
+
+
+def _size(text: str) -> tuple[int, int]:
+    height, width = text.lower().split("x")
+    return int(height), int(width)
+
+
+def _gray(img: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=24, help="synthetic records (each costs one ecg_plot page)")
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--sizes", type=_size, nargs="+", default=[(763, 2128), (192, 536), (128, 357)],
+                        help="output sizes HxW (paper look)")
+    parser.add_argument("--repeats", type=int, default=5, help="passes over the records when timing fast renders")
+    args = parser.parse_args()
+
+    cv2.setNumThreads(1)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+    signals, _ = generate(args.records, seed=args.seed)
+    signals = [check_record(s, "benchmark") for s in signals]
+
+    natural = RenderStyle.paper()
+    pages, ecg_plot_seconds = [], []
+    for signal in tqdm(signals, desc="ecg_plot 0.2.8 pages", unit="page"):
+        start = time.perf_counter()
+        pages.append(render_ecg_plot(signal, natural))
+        ecg_plot_seconds.append(time.perf_counter() - start)
+    ecg_plot_rate = len(signals) / sum(ecg_plot_seconds)
+
+    print(f"\nsingle core; {len(signals)} synthetic records (seed {args.seed}); "
+          f"ecg_plot 0.2.8: {np.mean(ecg_plot_seconds) * 1e3:.0f} ms/page (median "
+          f"{np.median(ecg_plot_seconds) * 1e3:.0f} ms)")
+    header = f"{'size HxW':>10} | {'ecg_plot img/s':>14} | {'fast img/s':>10} | {'speed-up':>8} | {'SSIM mean':>9} | {'SSIM min':>8}"
+    print(header)
+    print("-" * len(header))
+    for height, width in args.sizes:
+        style = RenderStyle.paper(height, width)
+        render_fast(signals[0], style)  # draws and caches the static page layer once
+        start = time.perf_counter()
+        for _ in range(args.repeats):
+            for signal in signals:
+                render_fast(signal, style)
+        fast_rate = args.repeats * len(signals) / (time.perf_counter() - start)
+        scores = []
+        for signal, page in zip(signals, pages):
+            reference = page if (height, width) == page.shape[:2] else cv2.resize(
+                page, (width, height), interpolation=cv2.INTER_AREA)
+            scores.append(structural_similarity(_gray(reference), _gray(render_fast(signal, style))))
+        print(f"{height:>4}x{width:<5} | {ecg_plot_rate:14.2f} | {fast_rate:10.1f} | {fast_rate / ecg_plot_rate:7.0f}x | "
+              f"{np.mean(scores):9.4f} | {np.min(scores):8.4f}")
+
+    print("\ntraining renderer (fast backend), single core, images/s:")
+    for height, width in args.sizes[1:]:
+        page = render_fast(signals[0], RenderStyle.paper(height, width))
+        start = time.perf_counter()
+        for i in range(20 * args.repeats):
+            apply_artifacts(page, ArtifactConfig.photo(0.6), i)
+        artifact_ms = (time.perf_counter() - start) / (20 * args.repeats) * 1e3
+        for label, renderer in (
+                ("paper look, clean", TrainingImageRenderer(height, width, seed=0)),
+                ("paper look, photo artifacts 0.6", TrainingImageRenderer(height, width, artifact_severity=0.6, seed=0)),
+                ("random styles, artifacts U(0,1)", TrainingImageRenderer(height, width, randomize_style=True,
+                                                                          artifact_severity=(0.0, 1.0), seed=0))):
+            n = 0
+            for i in range(200):  # warm the per-process static-layer caches (as a long-lived worker would)
+                renderer(signals[i % len(signals)], i, 0)
+            start = time.perf_counter()
+            for i in range(200, 200 + 20 * args.repeats):
+                renderer(signals[i % len(signals)], i, 1)
+                n += 1
+            elapsed = time.perf_counter() - start
+            print(f"  {height}x{width} {label:<34} {n / elapsed:7.1f} img/s ({elapsed / n * 1e3:.1f} ms)")
+        print(f"  {height}x{width} artifacts alone (photo 0.6)         {artifact_ms:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
