@@ -136,6 +136,19 @@ def test_same_seed_gives_identical_weights(tmp_path):
     assert other_seed.history["train_loss"].tolist() != first.history["train_loss"].tolist()
 
 
+def test_worker_processes_are_seeded_deterministically(tmp_path):
+    _, first = _fit(tmp_path / "a", epochs=1, num_workers=2)
+    _, second = _fit(tmp_path / "b", epochs=1, num_workers=2)
+    _assert_same_weights(_weights(first.last_path), _weights(second.last_path))
+
+
+def test_autocast_path_runs(tmp_path):
+    """bf16 autocast (the CUDA default) exercised on CPU: losses stay finite and float32 weights are saved."""
+    _, result = _fit(tmp_path / "bf16", epochs=1, amp="bf16")
+    assert np.isfinite(result.history["train_loss"]).all()
+    assert all(v.dtype == torch.float32 for v in _weights(result.last_path).values())
+
+
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     _, straight = _fit(tmp_path / "straight", epochs=3)
     with pytest.raises(KeyboardInterrupt):
@@ -154,8 +167,9 @@ def test_finished_run_is_skipped_and_changed_config_refused(tmp_path):
     _, first = _fit(tmp_path / "run", epochs=2)
     stamp = first.last_path.stat().st_mtime_ns
     train = TinyECGSet(96)
-    _, again = _fit(tmp_path / "run", epochs=2, train=train)
+    model, again = _fit(tmp_path / "run", epochs=2, train=train)
     assert again.skipped and train.epochs_seen == []
+    _assert_same_weights(model.state_dict(), _weights(first.last_path))
     assert first.last_path.stat().st_mtime_ns == stamp
     assert again.best_epoch == first.best_epoch
     pd.testing.assert_frame_equal(again.history, first.history)

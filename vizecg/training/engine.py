@@ -160,7 +160,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Datas
         train_set, val_set: datasets yielding item dicts with the ``inputs`` entries and
             ``"label"``. ``train_set.set_epoch(epoch)`` is called each epoch if it exists.
         out_dir: where ``last.pt``, ``best.pt``, ``history.csv`` and ``tensorboard/`` go;
-            an existing ``last.pt`` there is resumed.
+            an existing ``last.pt`` there is resumed (or, if finished, only loaded into ``model``).
         epochs: total epochs of the run (not "more epochs").
         batch_size: global batch per optimizer step (divisible by world size x grad_accum_steps).
         lr, lr_min: cosine annealing from ``lr`` to ``lr_min`` over all steps.
@@ -223,6 +223,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Datas
             if not best_path.exists():
                 raise CheckpointError(f"{last_path} marks the run finished but {best_path} is missing")
             best = resume["best"]
+            model.load_state_dict(resume["state_dict"])  # the caller's model ends with the last weights either way
             return FitResult(out_dir, best_path, last_path, pd.DataFrame(resume["history"]), int(best["epoch"]),
                              float(best["value"]), select_metric, int(resume["epoch"]), skipped=True)
 
@@ -345,10 +346,11 @@ def _run_epoch(*, epoch, epochs, seed, context, model, ddp_model, eval_model, lo
     lr_at_start = optimizer.param_groups[0]["lr"]
 
     model.train()
-    loss_sum, parts_sum, n_seen, wait = 0.0, {}, 0, 0.0
-    batches = iter(train_loader)
+    loss_sum, parts_sum, n_seen = 0.0, {}, 0
     bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", disable=not show, leave=False)
     loop_start = time.perf_counter()
+    batches = iter(train_loader)  # starts the workers: counted as waiting for data
+    wait = time.perf_counter() - loop_start
     try:
         for step in range(steps_per_epoch):
             for micro in range(grad_accum_steps):
