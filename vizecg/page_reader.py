@@ -233,7 +233,7 @@ def ink_map(image: np.ndarray) -> np.ndarray:
     paper level is a grey-level closing (a max filter) wider than any line, blurred, and the
     ink is the relative shortfall from it. Uneven light is removed by the same division.
     """
-    darkest = image.min(axis=2).astype(np.float32)
+    darkest = darkest_channel(image).astype(np.float32)
     paper = local_paper_level(darkest)
     return np.clip(1.0 - darkest / np.maximum(paper, 1.0), 0.0, 1.0)
 
@@ -241,15 +241,26 @@ def ink_map(image: np.ndarray) -> np.ndarray:
 def local_paper_level(channel: np.ndarray) -> np.ndarray:
     """Smooth estimate of the paper brightness under ``channel`` (float32, same shape).
 
-    A dilation (local max) with a window of about 1/40 of the long side spans several grid
-    cells, so it reaches the paper between lines; the blur then removes the blockiness.
+    A local maximum over a window of about 1/40 of the long side spans several grid cells,
+    so it reaches the paper between lines; a blur then removes the blockiness. Both run on
+    a block-maximum copy a fifth of the window per pixel (same result, a fraction of the cost).
     """
-    long_side = max(channel.shape)
-    window = max(5, (long_side // 40) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
-    paper = cv2.dilate(channel.astype(np.float32), kernel)
-    blur = max(3, (window * 2) | 1)
-    return cv2.GaussianBlur(paper, (blur, blur), 0)
+    height, width = channel.shape
+    window = max(5, (max(height, width) // 40) | 1)
+    block = max(1, window // 5)
+    padded_height, padded_width = -(-height // block) * block, -(-width // block) * block
+    values = np.pad(channel.astype(np.float32), ((0, padded_height - height), (0, padded_width - width)), mode="edge")
+    blocks = values.reshape(padded_height // block, block, padded_width // block, block).max(axis=(1, 3))
+    reach = max(3, (window // block) | 1)
+    paper = cv2.dilate(blocks, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach)))
+    paper = cv2.GaussianBlur(paper, (2 * reach + 1, 2 * reach + 1), 0)
+    paper = cv2.resize(paper, (padded_width, padded_height), interpolation=cv2.INTER_LINEAR)
+    return paper[:height, :width]
+
+
+def darkest_channel(image: np.ndarray) -> np.ndarray:
+    """Per-pixel minimum over the RGB channels (uint8 ``(H, W)``)."""
+    return np.minimum(np.minimum(image[:, :, 0], image[:, :, 1]), image[:, :, 2])
 
 
 # ---------------------------------------------------------------------------------------------
