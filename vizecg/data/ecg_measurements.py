@@ -218,7 +218,9 @@ def _measure_one(raw: np.ndarray) -> RecordMeasurements:
     offset = _run_below(velocity, threshold, centre, search_hi, 1, run)
     qrs_ms = (offset - onset) / FS * 1000.0
 
-    # End of the T wave, to know where the preceding beat's T ends before this beat's P.
+    # End of the T wave, to know where the preceding beat's T ends before this beat's P: after
+    # the T apex (largest deviation from the PR-segment baseline), where the deviation falls
+    # below a fifth of the apex.
     baseline = np.median(template[max(onset - int(0.03 * FS), 0): onset - int(0.008 * FS)], axis=0)
     deviation = np.sqrt(((template - baseline) ** 2).sum(axis=1))
     median_rr = float(np.median(rr))
@@ -226,9 +228,10 @@ def _measure_one(raw: np.ndarray) -> RecordMeasurements:
     t_hi = min(_PRE + int(min(0.6, 0.75 * median_rr) * FS), len(template) - 1)
     previous_t_end = -np.inf
     if t_hi > t_lo + 4:
-        t_peak = t_lo + int(np.argmax(deviation[t_lo:t_hi]))
-        t_end = _run_below(deviation, 0.2 * deviation[t_peak], t_peak, len(template), 1, 2)
-        previous_t_end = t_end - median_rr * FS
+        t_apex = t_lo + int(np.argmax(deviation[t_lo:t_hi]))
+        t_end = _run_below(deviation, 0.2 * deviation[t_apex], t_apex, len(template), 1, 2)
+        if t_end < len(template) - 2:  # otherwise wander hid the T end: leave the window open
+            previous_t_end = t_end - median_rr * FS
 
     # P-wave window: after the previous T wave, ending just before QRS onset.
     win_lo = int(max(onset - 0.42 * FS, previous_t_end + 0.02 * FS, 0))
@@ -251,15 +254,17 @@ def _measure_one(raw: np.ndarray) -> RecordMeasurements:
     if p_score >= P_WAVE_PRESENT_THRESHOLD:
         # Onset from the spatial velocity of the leads where the P wave repeats: velocity is
         # insensitive to the slow baseline curvature that an amplitude threshold would be biased
-        # by. The apex is the largest deviation from the PR-segment baseline; the onset lies
-        # before the steepest point of the upstroke that leads to it.
+        # by. The onset lies before the steepest point of the upstroke to the P apex.
         p_leads = lead_score >= min(P_WAVE_PRESENT_THRESHOLD, lead_score.max())
         p_template = np.median(np.stack([p_band[p - _PRE: p + _POST] for p in beat_peaks]), axis=0)[:, p_leads]
         p_template = p_template * weights[p_leads]
         p_velocity = np.abs(np.gradient(p_template, axis=0)).sum(axis=1)
+        # The apex is the highest interior peak of the deviation from the PR-segment baseline,
+        # so the falling tail of a preceding T wave at the window start cannot be taken for it.
         p_base = np.median(p_template[max(onset - int(0.03 * FS), 0): onset - int(0.008 * FS)], axis=0)
-        p_deviation = np.sqrt(((p_template - p_base) ** 2).sum(axis=1))
-        p_apex = win_lo + int(np.argmax(p_deviation[win_lo:win_hi]))
+        p_deviation = np.sqrt(((p_template[win_lo:win_hi] - p_base) ** 2).sum(axis=1))
+        interior, _ = sps.find_peaks(p_deviation)
+        p_apex = win_lo + int(interior[np.argmax(p_deviation[interior])] if interior.size else np.argmax(p_deviation))
         up_lo = max(win_lo, p_apex - int(0.08 * FS))
         p_steepest = up_lo + int(np.argmax(p_velocity[up_lo:p_apex + 1]))
         p_onset = _run_below(p_velocity, _P_VELOCITY_FRACTION * p_velocity[p_steepest], p_steepest, win_lo - 1,

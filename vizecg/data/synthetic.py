@@ -549,32 +549,50 @@ def _fibrillatory_waves(rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+_COARSE_STEP = 16  # slow components are drawn at 25 Hz and linearly interpolated to 400 Hz
+_COARSE_T = np.arange(N_SAMPLES // _COARSE_STEP + 1) * _COARSE_STEP / FS
+_FINE_WEIGHT = (np.arange(_COARSE_STEP) / _COARSE_STEP)[None, :, None]
+
+
+def _upsample_slow(coarse: np.ndarray) -> np.ndarray:
+    """(N_SAMPLES/16 + 1, L) at 25 Hz -> (N_SAMPLES, L) at 400 Hz by linear interpolation."""
+    fine = coarse[:-1, None, :] * (1.0 - _FINE_WEIGHT) + coarse[1:, None, :] * _FINE_WEIGHT
+    return fine.reshape(N_SAMPLES, coarse.shape[1])
+
+
 def _noise(rng: np.random.Generator, level: float, resp_hz: float) -> np.ndarray:
     """Additive noise on the eight independent leads: (N_SAMPLES, 8) in mV."""
     n_leads = _N_INDEPENDENT
-    t = _TIME_S[:, None]
-    # Baseline wander: a respiratory component shared by the leads with lead-specific weight,
-    # plus slower drifts of each lead.
+    # Baseline wander (below 1 Hz, so drawn on a coarse grid): a respiratory component shared by
+    # the leads with lead-specific weight, slow sinusoidal drifts and a random walk per lead.
     wander_scale = rng.uniform(0.0, 0.35)
-    out = wander_scale * rng.normal(0.0, 0.5, n_leads) * np.sin(2 * np.pi * resp_hz * t + rng.uniform(0, 2 * np.pi))
+    tc = _COARSE_T[:, None]
+    slow = (wander_scale * rng.normal(0.0, 0.5, n_leads)) * np.sin(2 * np.pi * resp_hz * tc + rng.uniform(0, 2 * np.pi))
     freqs = rng.uniform(0.03, 0.5, (2, n_leads))
     amps = wander_scale * rng.uniform(0.0, 1.0, (2, n_leads))
     phases = rng.uniform(0, 2 * np.pi, (2, n_leads))
     for k in range(2):
-        out = out + amps[k] * np.sin(2 * np.pi * freqs[k] * t + phases[k])
+        slow += amps[k] * np.sin(2 * np.pi * freqs[k] * tc + phases[k])
+    walk = np.cumsum(rng.standard_normal((len(_COARSE_T), n_leads)), axis=0)
+    walk -= np.linspace(walk[0], walk[-1], len(_COARSE_T))
+    slow += walk * (wander_scale * rng.uniform(0.0, 0.03))
+    out = _upsample_slow(slow)
     # Broadband instrumentation noise, always present.
-    out += rng.normal(0.0, rng.uniform(0.002, 0.01), (N_SAMPLES, n_leads))
+    out += rng.standard_normal((N_SAMPLES, n_leads), dtype=np.float32) * rng.uniform(0.002, 0.01)
     # Muscle (EMG) noise in bursts.
     if rng.random() < 0.5:
-        emg = sps.sosfilt(_EMG_SOS, rng.normal(0.0, 1.0, (N_SAMPLES, n_leads)), axis=0)
+        emg = sps.sosfilt(_EMG_SOS, rng.standard_normal((N_SAMPLES, n_leads), dtype=np.float32), axis=0)
         burst_centre = rng.uniform(0, DURATION_S, 3)
-        envelope = 0.3 + np.exp(-0.5 * ((t - burst_centre[None, :]) / rng.uniform(0.3, 1.5, 3)) ** 2).sum(axis=1, keepdims=True)
-        out += emg * envelope * rng.uniform(0.005, 0.05) * rng.uniform(0.3, 1.5, n_leads)
-    # Powerline interference.
+        burst_width = rng.uniform(0.3, 1.5, 3)
+        envelope = 0.3 + _upsample_slow(np.exp(-0.5 * ((tc - burst_centre) / burst_width) ** 2).sum(axis=1, keepdims=True))
+        out += emg * envelope * (rng.uniform(0.005, 0.05) * rng.uniform(0.3, 1.5, n_leads))
+    # Powerline interference: sin(wt + phi) = sin(wt) cos(phi) + cos(wt) sin(phi).
     if rng.random() < 0.35:
         mains = 50.0 if rng.random() < 0.5 else 60.0
-        out += rng.uniform(0.003, 0.06) * rng.uniform(0.2, 1.0, n_leads) * np.sin(
-            2 * np.pi * mains * t + rng.uniform(0, 2 * np.pi, n_leads))
+        amp = rng.uniform(0.003, 0.06) * rng.uniform(0.2, 1.0, n_leads)
+        phase = rng.uniform(0, 2 * np.pi, n_leads)
+        wt = 2 * np.pi * mains * _TIME_S
+        out += np.sin(wt)[:, None] * (amp * np.cos(phase)) + np.cos(wt)[:, None] * (amp * np.sin(phase))
     # Electrode motion: baseline steps that recover exponentially, on one or two leads.
     if rng.random() < 0.12:
         for _ in range(rng.integers(1, 4)):
@@ -658,7 +676,12 @@ def _synthesize(seed: int, index: int, prevalence: dict[str, float],
         centres.append(beat_centres.ravel())
         widths.append(np.broadcast_to(width, beat_centres.shape).ravel())
         vectors.append((vector[None, :, :] * jitter).reshape(-1, 3))
-    vcg = _render_components(np.concatenate(centres), np.concatenate(widths), np.concatenate(vectors))
+    centres, widths, vectors = np.concatenate(centres), np.concatenate(widths), np.concatenate(vectors)
+    # Narrow (P, QRS) and broad (T) waves separately, so narrow ones are not evaluated over the
+    # broad ones' support.
+    narrow = widths < 0.03
+    vcg = _render_components(centres[narrow], widths[narrow], vectors[narrow])
+    vcg += _render_components(centres[~narrow], widths[~narrow], vectors[~narrow])
 
     # Respiration moves the heart and changes thoracic impedance: amplitude modulation.
     vcg *= 1.0 + rng.uniform(0.0, 0.1) * np.sin(2 * np.pi * resp_hz * _TIME_S + rng.uniform(0, 2 * np.pi))[:, None]
