@@ -24,8 +24,9 @@ Model
   where P waves are replaced by 4-9 Hz fibrillatory waves of an atrial dipole). QT follows the
   preceding RR interval (Bazett) beat by beat. Premature atrial and ventricular beats (PAC/PVC)
   appear in a share of records.
-* **Noise.** Baseline wander (respiratory and slower), muscle (EMG) bursts, powerline hum at 50
-  or 60 Hz, electrode-motion steps, wide per-lead gain, and an occasional flat or very noisy lead.
+* **Noise.** Baseline wander (respiratory, slow drifts and a random walk), muscle (EMG) bursts,
+  powerline hum at 50 or 60 Hz, electrode-motion steps, respiratory amplitude modulation, wide
+  per-lead gain, and an occasional flat or very noisy lead.
 
 Labels follow clinical criteria on the simulated parameters: 1dAVb PR > 200 ms; RBBB and LBBB
 QRS >= 120 ms with their lead-specific morphology; SB < 60 bpm and ST > 100 bpm (sinus rhythm);
