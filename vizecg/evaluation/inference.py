@@ -142,7 +142,8 @@ def predict_probs(model: nn.Module, dataset: Dataset, *, inputs: Sequence[str], 
             inference of a multimodal model.
         amp: autocast on CUDA (see :func:`resolve_autocast_dtype`); probabilities are
             always returned as float32.
-        channels_last: "auto" = on CUDA when an image is fed.
+        channels_last: "auto" = on CUDA when an image is fed; the model is then converted
+            to channels-last too (in place, like the move to ``device``).
     """
     device = torch.device(device)
     inputs = check_inputs(inputs)
@@ -151,6 +152,8 @@ def predict_probs(model: nn.Module, dataset: Dataset, *, inputs: Sequence[str], 
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=device.type == "cuda")
     model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     result = run_inference(model, loader, inputs=inputs, device=device,
                            autocast_dtype=resolve_autocast_dtype(amp, device),
                            channels_last=bool(channels_last), progress=progress, total=len(loader))
