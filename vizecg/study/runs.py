@@ -32,6 +32,12 @@ def run_dir(work_dir: str | Path, run: str) -> Path:
     return Path(work_dir) / "models" / run
 
 
+def _rank() -> int:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank()
+    return 0
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -90,10 +96,13 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     out = run_dir(work_dir, run)
     fingerprint = _run_fingerprint(params, spec)
     stamp = out / "run_params.json"
-    if out.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint)
+    if _rank() == 0:
+        if out.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # no rank reads the folder before rank 0 has reset it
 
     inputs = TRAIN_INPUTS[model.input_kind]
     with_image = "image" in inputs
@@ -165,3 +174,39 @@ def score_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
 def load_predictions(work_dir: str | Path, run: str) -> dict[str, np.ndarray]:
     with np.load(predictions_file(work_dir, run)) as data:
         return {key: data[key] for key in data.files}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train and score one run outside the notebooks, e.g. on several GPUs::
+
+        torchrun --standalone --nproc_per_node=8 -m vizecg.study.runs --profile paper --run vizecgnet
+
+    Under torchrun every process trains its shard (DistributedDataParallel); rank 0 writes the
+    checkpoints and then scores the run. The notebook stage ``train@<run>`` then finds the
+    finished run and only reports it.
+    """
+    import argparse
+
+    from vizecg.study.config import load_params
+    from vizecg.training import distributed
+
+    parser = argparse.ArgumentParser(description="train and score one run of params.yaml")
+    parser.add_argument("--profile", default=None, help="profile of params.yaml (default: its 'profile' key)")
+    parser.add_argument("--run", required=True, help="an entry of params.yaml: runs")
+    parser.add_argument("--work-dir", default="data")
+    args = parser.parse_args(argv)
+    params = load_params(profile=args.profile)
+    launched = "WORLD_SIZE" in __import__("os").environ
+    if launched:
+        distributed.setup()
+    try:
+        train_run(params, args.run, args.work_dir)
+        if _rank() == 0:
+            score_run(params, args.run, args.work_dir)
+    finally:
+        if launched:
+            distributed.teardown()
+
+
+if __name__ == "__main__":
+    main()
