@@ -32,9 +32,9 @@ def attention_maps(model, signal: torch.Tensor | None, image: torch.Tensor | Non
     return model(**batch, return_attention=True)
 
 
-def key_attention(outputs: dict, module: str, head: int | None = None) -> np.ndarray | None:
-    """Attention received per key token on its grid (``(12, T')`` or ``(H', W')``), or None when
-    the module did not run (ablated, or its context was missing)."""
+def key_attention(outputs: dict, module: str, head: int | None = None) -> tuple[np.ndarray, str] | None:
+    """Attention received per key token on its grid (``(12, T')`` or ``(H', W')``) and the stream
+    the keys came from, or None when the module did not run (ablated, or its context was missing)."""
     name, key_stream = MODULES[module]
     weights = outputs.get("attention", {}).get(name)
     if weights is None:
@@ -42,10 +42,10 @@ def key_attention(outputs: dict, module: str, head: int | None = None) -> np.nda
     w = weights[0].float()                      # (heads, Lq, Lk)
     w = w.mean(0) if head is None else w[head]  # (Lq, Lk)
     received = w.mean(0).cpu().numpy()          # (Lk,)
-    rows, cols = outputs["token_grid"][key_stream]
-    if received.size != rows * cols:            # CMAM ran on its own tokens (image-only rule)
-        rows, cols = outputs["token_grid"][name.split("_")[1]]
-    return received.reshape(rows, cols)
+    # With one modality absent, CMAM follows the image-only rule and attends to its own stream.
+    context = outputs.get("cmam_context", {}).get(name.split("_")[1], key_stream) if name.startswith("cmam") else key_stream
+    rows, cols = outputs["token_grid"][context]
+    return received.reshape(rows, cols), context
 
 
 def upsample_to(grid: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -62,14 +62,15 @@ def plot_attention(outputs: dict, image: np.ndarray | None, module: str, head: i
 
     from vizecg.contract import LEADS
 
-    grid = key_attention(outputs, module, head)
+    found = key_attention(outputs, module, head)
     if ax is None:
         _, ax = plt.subplots(figsize=(10, 3.5))
-    if grid is None:
+    if found is None:
         ax.text(0.5, 0.5, f"{module}: not in this model", ha="center", va="center")
         ax.axis("off")
         return ax
-    if grid.shape[0] == len(LEADS) and image is not None and MODULES[module][1] == "signal":
+    grid, key_stream = found
+    if key_stream == "signal":
         ax.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest")
         ax.set_yticks(range(len(LEADS)), LEADS, fontsize=7)
         ax.set_xlabel("time (token)")
