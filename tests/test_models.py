@@ -234,3 +234,16 @@ def test_mhm_fuses_available_modalities_and_supervises_hierarchy() -> None:
     torch.testing.assert_close(loss_fn.group_targets(targets), torch.tensor([[1.0, 0], [0, 1]]))
     _, parts = loss_fn(joint, targets)
     assert {"bce_fused", "bce_signal", "bce_image", "group_bce_fused"} <= set(parts)
+
+
+def test_model_card_counts_only_parameters_of_the_inference_path() -> None:
+    from vizecg.models.model_card import example_inputs, parameters_used
+
+    model = build("vizecgnet")
+    total = sum(p.numel() for p in model.parameters())
+    image_path = parameters_used(model, example_inputs("image", 1, SIGNAL_SAMPLES, IMAGE_SIZE))
+    signal_path = parameters_used(model, example_inputs("signal", 1, SIGNAL_SAMPLES, IMAGE_SIZE))
+    image_stream = sum(p.numel() for n, p in model.named_parameters()
+                       if n.startswith(("image_", "cmam.image", "smam.image", "heads.image")))
+    assert image_path == image_stream
+    assert signal_path + image_path == total

@@ -97,7 +97,7 @@ class ACBasicBlock1d(nn.Module):
 
 
 @register_model("acnet", tiny_options={"base_width": 4, "blocks_per_stage": (1, 1), "kernel_size": 5},
-                default_options={"base_width": 16, "kernel_size": 9},
+                default_options={"base_width": 32, "kernel_size": 9},
                 paper_options={"base_width": 64, "kernel_size": 9},
                 paper_params_m=262.00, paper_ms={"signal": 24.5})
 class ACNet1d(EcgClassifier):

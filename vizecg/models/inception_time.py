@@ -42,7 +42,7 @@ class InceptionModule1d(nn.Module):
 
 
 @register_model("inception_time", tiny_options={"n_filters": 4, "bottleneck": 4, "depth": 3, "kernel_size": 10},
-                default_options={"n_filters": 32, "depth": 6, "kernel_size": 40},
+                default_options={"n_filters": 32, "depth": 6, "kernel_size": 20},
                 paper_options={"n_filters": 32, "depth": 6, "kernel_size": 40},
                 paper_params_m=0.49, paper_ms={"signal": 15.9})
 class InceptionTime(EcgClassifier):

@@ -61,7 +61,7 @@ class ResidualAttentionBlock1d(nn.Module):
 
 
 @register_model("ranet1d", tiny_options={"stage_widths": (4, 8), "blocks_per_stage": 1, "kernel_size": 5},
-                default_options={"stage_widths": (16, 32, 64, 64)},
+                default_options={"stage_widths": (48, 96, 192, 192)},
                 paper_options={"stage_widths": (64, 128, 256, 256)},
                 paper_params_m=3.93, paper_ms={"signal": 23.5})
 class RANet1d(EcgClassifier):

@@ -20,7 +20,7 @@ from vizecg.models.base import EcgClassifier
 
 @register_model("transformer",
                 tiny_options={"d_model": 16, "num_heads": 2, "num_layers": 1, "feedforward_dim": 32, "patch_size": 32},
-                default_options={"d_model": 128, "num_heads": 4, "num_layers": 4, "feedforward_dim": 256,
+                default_options={"d_model": 256, "num_heads": 8, "num_layers": 4, "feedforward_dim": 512,
                                  "patch_size": 16},
                 paper_options={"d_model": 512, "num_heads": 8, "num_layers": 8, "feedforward_dim": 2048,
                                "patch_size": 16},
