@@ -121,12 +121,21 @@ class ImageClassifier:
         return torch.sigmoid(logits).cpu().numpy()[:, self.label_order]
 
 
+def _study_checkpoint() -> Path:
+    """The default checkpoint of the study this package belongs to, when run from another folder."""
+    package_root = Path(__file__).resolve().parent.parent
+    candidate = package_root / DEFAULT_CHECKPOINT
+    return candidate if candidate.is_file() else DEFAULT_CHECKPOINT
+
+
 def load_classifier(checkpoint: str | Path, *, device: str | torch.device | None = None,
                     threshold: float | None = None) -> ImageClassifier:
     """Load ``checkpoint`` for image-only prediction; :class:`PredictSetupError` when unusable."""
     from vizecg.training.checkpoint import CheckpointError, load_model
 
     checkpoint = Path(checkpoint)
+    if checkpoint == DEFAULT_CHECKPOINT and not checkpoint.is_file():
+        checkpoint = _study_checkpoint()
     if not checkpoint.is_file():
         hint = ("run `dvc repro` in the study folder to train it, or pass --checkpoint PATH"
                 if checkpoint == DEFAULT_CHECKPOINT else "pass an existing --checkpoint PATH")
