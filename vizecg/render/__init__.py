@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from vizecg.contract import ContractError, N_LEADS, N_SAMPLES, check_signals
+from vizecg.render.artifacts import ARTIFACTS, ArtifactConfig, apply_artifacts
 from vizecg.render.style import GRID_COLOURS, LAYOUTS, STYLE_PRESETS, RenderStyle
 
 BACKENDS: tuple[str, ...] = ("fast", "ecg_plot")
@@ -72,4 +73,7 @@ def render_ecg(signal: np.ndarray, *, backend: str = "fast",
     raise ValueError(f"unknown render backend {backend!r}; choose one of {BACKENDS}")
 
 
-__all__ = ["BACKENDS", "GRID_COLOURS", "LAYOUTS", "STYLE_PRESETS", "RenderStyle", "check_record", "render_ecg"]
+from vizecg.render.training import TrainingImageRenderer, sample_style  # noqa: E402 (needs render_ecg above)
+
+__all__ = ["ARTIFACTS", "BACKENDS", "GRID_COLOURS", "LAYOUTS", "STYLE_PRESETS", "ArtifactConfig", "RenderStyle",
+           "TrainingImageRenderer", "apply_artifacts", "check_record", "render_ecg", "sample_style"]

@@ -62,20 +62,27 @@ def _split_rows(prepared_h5: Path, split: str | int | None, limit: int | None) -
 
 
 def _init_worker(prepared_h5: str, renderer: TrainingImageRenderer) -> None:
+    """Open the prepared file once per worker. Errors are kept and raised by the first task, because a
+    pool whose initializer raises silently restarts its workers forever."""
     import cv2
 
     from vizecg.data.prepared import open_prepared
 
     cv2.setNumThreads(1)  # parallelism comes from the processes
     _WORKER["renderer"] = renderer
-    _WORKER["handle"] = open_prepared(prepared_h5)
     _WORKER["source"] = prepared_h5
+    try:
+        _WORKER["handle"] = open_prepared(prepared_h5)
+    except Exception as error:  # noqa: BLE001 - re-raised in _render_shard
+        _WORKER["error"] = error
 
 
 def _render_shard(task: tuple[int, np.ndarray]) -> tuple[int, np.ndarray]:
     from vizecg.data.prepared import read_rows
 
     shard, rows = task
+    if "error" in _WORKER:
+        raise _WORKER["error"]
     renderer: TrainingImageRenderer = _WORKER["renderer"]
     signals = read_rows(_WORKER["handle"]["signals"], rows, _WORKER["source"])
     images = np.stack([renderer(signal, int(row), 0) for signal, row in zip(signals, rows)])
@@ -146,10 +153,14 @@ def render_to_store(prepared_h5: str | os.PathLike, out_h5: str | os.PathLike, *
                 for task in todo:
                     write(*_render_shard(task))
             finally:
-                _WORKER.pop("handle").close()
+                handle = _WORKER.pop("handle", None)
+                if handle is not None:
+                    handle.close()
+                _WORKER.pop("error", None)
         else:
-            context = multiprocessing.get_context("spawn")  # no h5py/OpenMP state inherited through fork
-            with context.Pool(workers, initializer=_init_worker, initargs=(str(prepared_h5), renderer)) as pool:
+            # The platform's default start method (fork on Linux). Under spawn (macOS, Windows) the calling
+            # script needs an ``if __name__ == "__main__":`` guard, as for any multiprocessing code.
+            with multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(str(prepared_h5), renderer)) as pool:
                 for shard, images in pool.imap_unordered(_render_shard, todo):
                     write(shard, images)
         bar.close()
