@@ -11,7 +11,7 @@ averaging (what ``render_ecg(backend="ecg_plot", style=...)`` does), so its cost
 is the same at every size.
 
     python benchmarks/bench_render.py                      # 24 synthetic records
-    python benchmarks/bench_render.py --records 40 --sizes 763x2128 128x357 192x536
+    python benchmarks/bench_render.py --records 40 --sizes 763x2128 128x357 192x536 --ludb 20
 """
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=_size, nargs="+", default=[(763, 2128), (192, 536), (128, 357)],
                         help="output sizes HxW (paper look)")
     parser.add_argument("--repeats", type=int, default=5, help="passes over the records when timing fast renders")
+    parser.add_argument("--ludb", type=int, default=0,
+                        help="also report SSIM on the first N LUDB records (real ECGs; ../shared/data/ludb)")
+    parser.add_argument("--ludb-root", default="../shared/data/ludb")
     args = parser.parse_args()
 
     cv2.setNumThreads(1)
@@ -92,6 +95,26 @@ def main() -> None:
             scores.append(structural_similarity(_gray(reference), _gray(render_fast(signal, style))))
         print(f"{height:>4}x{width:<5} | {ecg_plot_rate:14.2f} | {fast_rate:10.1f} | {fast_rate / ecg_plot_rate:7.0f}x | "
               f"{np.mean(scores):9.4f} | {np.min(scores):8.4f}")
+
+    if args.ludb > 0:
+        from vizecg.data.wfdb_source import ludb_reader
+
+        real: list[np.ndarray] = []
+        for chunk in ludb_reader(args.ludb_root):
+            real.extend(chunk.signals)
+            if len(real) >= args.ludb:
+                break
+        real = real[: args.ludb]
+        real_pages = [render_ecg_plot(signal, natural) for signal in tqdm(real, desc="ecg_plot LUDB pages")]
+        print(f"\nSSIM on {len(real)} LUDB records (real ECGs, amplitudes normalised per lead):")
+        for height, width in args.sizes:
+            style = RenderStyle.paper(height, width)
+            scores = []
+            for signal, page in zip(real, real_pages):
+                reference = page if (height, width) == page.shape[:2] else cv2.resize(
+                    page, (width, height), interpolation=cv2.INTER_AREA)
+                scores.append(structural_similarity(_gray(reference), _gray(render_fast(signal, style))))
+            print(f"  {height}x{width}: mean {np.mean(scores):.4f}, min {np.min(scores):.4f}")
 
     print("\ntraining renderer (fast backend), single core, images/s:")
     for height, width in args.sizes[1:]:
