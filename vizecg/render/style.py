@@ -195,9 +195,9 @@ STYLE_PRESETS: dict[str, dict[str, Any]] = {
     # ecg_plot 0.2.8 style="bw".
     "paper_bw": {"grid_colour": "grey", "trace_colour": list(BLACK_RGB)},
     # A typical clinical 12-lead printout (cf. the 3x4 + rhythm real prints).
-    "clinical_3x4": {"layout": "3x4", "grid_colour": "pink", "trace_colour": list(BLACK_RGB), "line_width_pt": 0.8,
+    "clinical_3x4": {"layout": "3x4", "grid_colour": "pink", "trace_colour": list(BLACK_RGB), "line_width_pt": 1.0,
                      "header": "25mm/s 10mm/mV"},
-    "clinical_6x2": {"layout": "6x2", "grid_colour": "red", "trace_colour": list(BLACK_RGB), "line_width_pt": 0.8,
+    "clinical_6x2": {"layout": "6x2", "grid_colour": "red", "trace_colour": list(BLACK_RGB), "line_width_pt": 1.0,
                      "header": "25mm/s 10mm/mV"},
     "rhythm_12x1": {"layout": "12x1", "grid_colour": "grey", "trace_colour": list(BLACK_RGB), "line_width_pt": 0.6,
                     "header": ""},

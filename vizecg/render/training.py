@@ -58,7 +58,7 @@ def sample_style(rng: np.random.Generator, height: int, width: int) -> RenderSty
                            lead_labels=lead_labels, header=header, axis_ticks=bool(rng.random() < 0.85))
     grid = _pick(rng, _CLINICAL_GRIDS)
     trace = BLACK_RGB if rng.random() < 0.7 else _TRACE_COLOURS[int(rng.integers(len(_TRACE_COLOURS)))]
-    width_pt = _pick(rng, {0.6: 0.3, 0.8: 0.3, 1.0: 0.2, 1.4: 0.2})
+    width_pt = _pick(rng, {0.8: 0.3, 1.0: 0.3, 1.4: 0.25, 2.0: 0.15})  # printers: 0.3-0.7 mm lines
     header = f"{speed:g}mm/s {gain:g}mm/mV" if rng.random() < 0.6 else ""
     return RenderStyle(layout=layout, paper_speed_mm_s=speed, gain_mm_mv=gain, grid_colour=grid, trace_colour=trace,
                        line_width_pt=width_pt, grid_line_width_pt=_pick(rng, {0.5: 0.6, 0.8: 0.4}), height=height,
