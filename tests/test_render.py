@@ -74,9 +74,12 @@ def test_style_rejects_unknown_keys():
 
 
 # -- backends agree ---------------------------------------------------------------
-def test_ecg_plot_page_has_the_measured_natural_size(ecg_plot_pages):
+def test_ecg_plot_page_has_the_measured_natural_size_and_closes_its_figures(ecg_plot_pages):
+    import matplotlib.pyplot as plt
+
     for page in ecg_plot_pages:
         assert page.shape == (PAPER_HEIGHT_PX, PAPER_WIDTH_PX, 3) and page.dtype == np.uint8
+    assert plt.get_fignums() == []
 
 
 @pytest.mark.parametrize("style", [RenderStyle.paper(*SMALL),
