@@ -12,6 +12,7 @@ is the same at every size.
 
     python benchmarks/bench_render.py                      # 24 synthetic records
     python benchmarks/bench_render.py --records 40 --sizes 763x2128 128x357 192x536 --ludb 20
+    python benchmarks/bench_render.py --records 0 --legibility      # size-vs-legibility table only
 """
 from __future__ import annotations
 
@@ -43,6 +44,48 @@ def _gray(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 
 
+def _beats(qrs_ms: float) -> np.ndarray:
+    """A test record: Gaussian QRS complexes of about ``qrs_ms`` (+-2.5 sd) and T waves at 75 bpm, all leads."""
+    t = np.arange(4096) / 400.0
+    sd = qrs_ms / 1000.0 / 5.0
+    signal = np.zeros(4096, np.float64)
+    for centre in np.arange(0.5, 10.2, 0.8):
+        signal += np.exp(-0.5 * ((t - centre) / sd) ** 2) + 0.25 * np.exp(-0.5 * ((t - centre - 0.3) / 0.04) ** 2)
+    return np.repeat(signal[:, None], 12, axis=1).astype(np.float32)
+
+
+def legibility(sizes: list[tuple[int, int]]) -> None:
+    """What survives of the page at each size: grid contrast, trace ink and a QRS-width difference.
+
+    * px/mm: the paper look is 532 mm wide on ecg_plot's page;
+    * grid contrast: amplitude (grey levels) of the 1 mm and 5 mm periods along a trace-free row;
+    * QRS 90 vs 130 ms: mean grey difference per pixel between pages of narrow and wide complexes,
+      relative to the same figure at the natural size (1.0 = as legible as ecg_plot's PNG);
+    * ResNet18 ms: train-step cost per sample on the 2-core CPU, 1.9 us per pixel (SPEC section 7).
+    """
+    narrow, wide = _beats(90), _beats(130)
+    print("\nlegibility of the paper look by size (trace 0.5 pt, no labels)")
+    print(f"{'size HxW':>10} | {'px/mm':>5} | {'trace px':>8} | {'1mm grid':>8} | {'5mm grid':>8} | "
+          f"{'QRS 90 vs 130 ms':>16} | {'ResNet18 ms':>11}")
+    natural = None
+    for height, width in sorted(set([(763, 2128), *sizes]), key=lambda s: -s[1]):
+        style = RenderStyle.paper(height, width).replace(header="", lead_labels=False)
+        a, b = (_gray(render_fast(x, style)).astype(np.float64) for x in (narrow, wide))
+        per_pixel = np.abs(a - b).mean()
+        natural = per_pixel if natural is None else natural
+        blank = _gray(render_fast(np.zeros((4096, 12), np.float32), style)).astype(np.float64)
+        row = blank[int(height * 0.15), int(width * 0.1):int(width * 0.45)]
+        spectrum = np.abs(np.fft.rfft(row - row.mean())) * 2 / row.size
+        px_per_mm = width / 532.0
+
+        def amplitude(period_mm: float) -> float:
+            k = int(round(row.size / (period_mm * px_per_mm)))
+            return float(spectrum[max(k - 1, 0):k + 2].max()) if k + 1 < spectrum.size else 0.0
+
+        print(f"{height:>4}x{width:<5} | {px_per_mm:5.2f} | {0.5 * 100 / 72 * width / 2128:8.2f} | {amplitude(1):8.2f} | "
+              f"{amplitude(5):8.2f} | {per_pixel / natural:16.2f} | {1.9e-3 * height * width:11.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=24, help="synthetic records (each costs one ecg_plot page)")
@@ -53,6 +96,8 @@ def main() -> None:
     parser.add_argument("--ludb", type=int, default=0,
                         help="also report SSIM on the first N LUDB records (real ECGs; ../shared/data/ludb)")
     parser.add_argument("--ludb-root", default="../shared/data/ludb")
+    parser.add_argument("--legibility", type=_size, nargs="*", default=None,
+                        help="also print the legibility-vs-size table for these sizes (default list if none)")
     args = parser.parse_args()
 
     cv2.setNumThreads(1)
@@ -63,8 +108,13 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         pass
 
+    if args.legibility is not None:
+        legibility(args.legibility or [(384, 1064), (256, 714), (192, 536), (160, 446), (128, 357), (96, 268)])
+
     signals, _ = generate(args.records, seed=args.seed)
     signals = [check_record(s, "benchmark") for s in signals]
+    if not signals:
+        return
 
     natural = RenderStyle.paper()
     pages, ecg_plot_seconds = [], []
