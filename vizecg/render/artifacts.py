@@ -233,24 +233,47 @@ def _blur(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
     return f
 
 
+_NOISE_TILE = 1024
+
+
+@functools.lru_cache(maxsize=1)
+def _noise_tile() -> np.ndarray:
+    """A fixed 1024 x 1024 field of unit Gaussian noise (luma + 3 chroma channels at half resolution).
+
+    Drawing fresh normals for every training image costs more than all other
+    artifacts together; a random window into one fixed field (random offset and
+    flips per image) is just as random for a network and costs nothing. The field
+    is a constant (fixed seed), identical in every process.
+    """
+    rng = np.random.default_rng(20240531)
+    luma = rng.standard_normal((_NOISE_TILE, _NOISE_TILE, 1), dtype=np.float32)
+    chroma = rng.standard_normal((_NOISE_TILE // 2, _NOISE_TILE // 2, 3), dtype=np.float32)
+    chroma = cv2.resize(chroma, (_NOISE_TILE, _NOISE_TILE), interpolation=cv2.INTER_LINEAR)  # blotchier
+    tile = np.concatenate([luma, chroma * np.float32(0.35)], axis=2)
+    tile.setflags(write=False)
+    return tile
+
+
 def _noise(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    """Sensor noise: luminance noise plus weaker per-channel (chroma) noise, in 0-255 units."""
+    """Sensor noise: luminance noise plus weaker, blotchier per-channel (chroma) noise, in 0-255 units."""
     seed = int(rng.integers(2**31))
     level = rng.uniform(0.5, 1.0)
     if s <= 0:
         return img
-    noise_rng = np.random.default_rng(seed)
     h, w = img.shape[:2]
     sigma = np.float32(10.0 * s * level)
-    luma = noise_rng.standard_normal((h, w, 1), dtype=np.float32)
-    luma *= sigma
-    # chroma noise is blotchier than luminance noise in phone images: draw it at half resolution
-    chroma = noise_rng.standard_normal((max(1, h // 2), max(1, w // 2), 3), dtype=np.float32)
-    chroma = cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR)
-    chroma *= np.float32(0.35) * sigma
     f = img.astype(np.float32) if img.dtype != np.float32 else img.copy()
-    f += luma
-    f += chroma
+    window_rng = np.random.default_rng(seed)
+    if h <= _NOISE_TILE and w <= _NOISE_TILE:
+        y0, x0 = (int(v) for v in window_rng.integers(0, [_NOISE_TILE - h + 1, _NOISE_TILE - w + 1]))
+        flip_y, flip_x = (1 if v else -1 for v in window_rng.random(2) < 0.5)
+        window = _noise_tile()[y0:y0 + h, x0:x0 + w][::flip_y, ::flip_x]
+        f += window[..., :1] * sigma
+        f += window[..., 1:] * sigma
+        return f
+    f += window_rng.standard_normal((h, w, 1), dtype=np.float32) * sigma
+    chroma = window_rng.standard_normal((max(1, h // 2), max(1, w // 2), 3), dtype=np.float32)
+    f += cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR) * (np.float32(0.35) * sigma)
     return f
 
 
