@@ -4,11 +4,12 @@ It draws the page geometry of :mod:`vizecg.render.layout` (for the ``2x6`` layou
 ecg_plot 0.2.8's exact figure) in two layers:
 
 * the **static layer** (grid, frame, tick marks, tick labels, lead labels,
-  header) is the same for every record of a style. It is drawn once at natural
-  scale with the same rules as matplotlib's Agg backend (lines of 0.5 pt snapped
-  to pixel centres, coverage-exact anti-aliasing, DejaVu Sans text), resized to
-  the output with area averaging (as a resized ecg_plot PNG is), and cached per
-  process (:func:`static_layer`);
+  header) is the same for every record of a style and is cached per process
+  (:func:`static_layer`). The grid is placed with matplotlib Agg's rules (0.5 pt
+  lines snapped to pixel centres at ecg_plot's scale) and drawn straight at the
+  output size with exact area coverage; the black furniture (text in DejaVu
+  Sans, as matplotlib draws it) is drawn at natural scale and area-averaged
+  down, as a resized ecg_plot PNG is;
 * the **trace layer** is drawn per record straight at the output scale with
   OpenCV's anti-aliased polylines, optionally supersampled, and alpha-blended.
   A line thinner than a pixel (ecg_plot's 0.5 pt trace is 0.69 px on its own page,
