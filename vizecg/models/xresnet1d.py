@@ -55,7 +55,7 @@ class XBottleneck1d(nn.Module):
 @register_model("xresnet1d101",
                 tiny_options={"base_width": 4, "blocks_per_stage": (1, 1, 1, 1), "head_hidden": 8,
                               "zero_init_residual": False},
-                default_options={"base_width": 24},
+                default_options={"base_width": 16},
                 paper_options={},
                 paper_params_m=13.94, paper_ms={"signal": 23.7})
 class XResNet1d(EcgClassifier):
