@@ -139,8 +139,13 @@ class TrainingImageRenderer:
         return sample_style(self._streams(index, epoch)[0], self.height, self.width)
 
     def __call__(self, signal: np.ndarray, index: int, epoch: int = 0) -> np.ndarray:
+        import cv2
+
         from vizecg.render import render_ecg
 
+        # One OpenCV thread per worker: DataLoader workers already run in parallel with the
+        # training process, and nested thread pools on a 2-core machine only contend.
+        cv2.setNumThreads(1)
         style_rng, severity_rng, artifact_rng = self._streams(index, epoch)
         style = sample_style(style_rng, self.height, self.width) if self.randomize_style else self.style
         page = render_ecg(signal, backend=self.backend, style=style)
