@@ -121,3 +121,43 @@ def write_ludb_metrics(frame: pd.DataFrame, path: str | Path) -> dict:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps({"ludb": doc}, indent=2) + "\n")
     return doc
+
+
+def score_predict_command(pages_dir: str | Path, checkpoint: str | Path, *, n_boot: int) -> pd.DataFrame:
+    """Run ``python -m vizecg.predict <variant> --json`` on each page folder (``png``, ``photo``) of
+    :func:`vizecg.study.rendering.write_ecg_plot_pages`, exactly as a user would, and score the
+    files it classified against ``labels.csv``; files it refused are counted, not scored."""
+    import subprocess
+    import sys
+
+    pages_dir = Path(pages_dir)
+    truth = pd.read_csv(pages_dir / "labels.csv").set_index("file")
+    rows = []
+    for variant in ("png", "photo"):
+        command = [sys.executable, "-m", "vizecg.predict", str(pages_dir / variant), "--json",
+                   "--checkpoint", str(checkpoint)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        result = json.loads(done.stdout)
+        scored = [r for r in result["results"] if r.get("probabilities")]
+        y = np.stack([truth.loc[Path(r["file"]).stem, list(LABELS)].to_numpy(dtype=int) for r in scored])
+        p = np.array([[r["probabilities"][c] for c in LABELS] for r in scored])
+        rows.append({"pages": variant, "files": len(result["results"]), "scored": len(scored),
+                     "exit status": done.returncode, **score(y, p, n_boot=n_boot)})
+    return pd.DataFrame(rows).set_index("pages")
+
+
+def synthetic_vs_ludb_auroc(work_dir: str | Path, ludb: pd.DataFrame, rows: dict[str, tuple[str, str]],
+                            ludb_positives: dict[str, int]) -> pd.DataFrame:
+    """Per-class AUROC on the synthetic test split beside LUDB (paper layout or signal), one row per
+    (model, class). ``rows`` maps a LUDB table key to its ``(run, inference path)``."""
+    from vizecg.study.runs import load_predictions
+
+    out = []
+    for key, (run, path) in rows.items():
+        predictions = load_predictions(work_dir, run)
+        synthetic = classification_metrics(predictions["y_test"], predictions[f"test@{path}"])
+        real = ludb[(ludb["model"] == key) & (ludb["condition"].isin(["paper", "signal"]))].iloc[0]
+        for c in LABELS:
+            out.append({"model": key, "class": c, "synthetic test": synthetic["per_class"][c]["auroc"],
+                        "LUDB": real[f"auroc {c}"], "LUDB positives": int(ludb_positives[c])})
+    return pd.DataFrame(out)

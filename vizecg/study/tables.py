@@ -133,3 +133,17 @@ def _json_float(value):
 def _write_json(doc: dict, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def test_curves(work_dir: str | Path, runs: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Test labels and probabilities per Table 1 row (``run``, or ``run@path`` for runs scored on
+    several paths; the ``image_skip`` comparison is left out), for ROC curves."""
+    curves = {}
+    for run in runs:
+        predictions = load_predictions(work_dir, run)
+        paths = [key[len("test@"):] for key in predictions if key.startswith("test@")]
+        for path in paths:
+            if path != "image_skip":
+                name = run if len(paths) == 1 else f"{run}@{path}"
+                curves[name] = (predictions["y_test"], predictions[f"test@{path}"])
+    return curves
