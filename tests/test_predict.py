@@ -107,6 +107,8 @@ def test_no_ecg_check_classifies_any_readable_image(capsys, checkpoint, folder):
 
 def test_missing_checkpoint_and_empty_folder(capsys, tmp_path, monkeypatch, checkpoint):
     monkeypatch.chdir(tmp_path)
+    # the study folder may hold a trained model after `dvc repro`; this test needs none anywhere
+    monkeypatch.setattr("vizecg.predict.STUDY_ROOT", tmp_path)
     status = main([str(tmp_path)])
     assert status == 2
     assert "dvc repro" in capsys.readouterr().err

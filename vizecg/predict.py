@@ -121,10 +121,13 @@ class ImageClassifier:
         return torch.sigmoid(logits).cpu().numpy()[:, self.label_order]
 
 
+STUDY_ROOT = Path(__file__).resolve().parent.parent
+"""The study folder this package lives in; its default checkpoint is used from any working directory."""
+
+
 def _study_checkpoint() -> Path:
     """The default checkpoint of the study this package belongs to, when run from another folder."""
-    package_root = Path(__file__).resolve().parent.parent
-    candidate = package_root / DEFAULT_CHECKPOINT
+    candidate = STUDY_ROOT / DEFAULT_CHECKPOINT
     return candidate if candidate.is_file() else DEFAULT_CHECKPOINT
 
 
