@@ -116,8 +116,11 @@ def test_vizecgnet_attention_maps() -> None:
     rows, cols = outputs["token_grid"]["image"]
     n_signal, n_image = leads * positions, rows * cols
     assert (leads, positions) == (12, SIGNAL_SAMPLES // 32)
-    expected = {"cmam_signal": (BATCH, heads, n_signal, n_image), "cmam_image": (BATCH, heads, n_image, n_signal),
-                "smam_signal": (BATCH, heads, n_signal, n_signal), "smam_image": (BATCH, heads, n_image, n_image)}
+    # The image stream's deployed pass attends to its own tokens; its cross-modal pass to the signal's.
+    expected = {"cmam_signal": (BATCH, heads, n_signal, n_image), "cmam_image": (BATCH, heads, n_image, n_image),
+                "cmam_image_fused": (BATCH, heads, n_image, n_signal),
+                "smam_signal": (BATCH, heads, n_signal, n_signal), "smam_image": (BATCH, heads, n_image, n_image),
+                "smam_image_fused": (BATCH, heads, n_image, n_image)}
     assert {k: tuple(v.shape) for k, v in outputs["attention"].items()} == expected
     for weights in outputs["attention"].values():
         torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
@@ -147,13 +150,34 @@ def test_vizecgnet_missing_modality_rules() -> None:
     assert not torch.allclose(as_self["logits"], as_skip["logits"])
 
 
-def test_vizecgnet_modality_dropout_hides_other_stream_in_training() -> None:
+def test_vizecgnet_modality_dropout_hides_image_from_signal_stream_in_training() -> None:
     model = build("vizecgnet", modality_dropout=1.0).train()
     outputs = model(**make_inputs("multimodal"))
     assert outputs["cmam_context"] == {"signal": "signal", "image": "image"}
     model.eval()
     with torch.no_grad():
-        assert model(**make_inputs("multimodal"))["cmam_context"] == {"signal": "image", "image": "signal"}
+        assert model(**make_inputs("multimodal"))["cmam_context"] == {"signal": "image", "image": "image"}
+
+
+@pytest.mark.parametrize("options", [{}, {"use_smam": False}, {"use_cmam": False}, {"missing_modality": "skip"}])
+def test_vizecgnet_image_loss_is_computed_on_the_deployed_pass(options: dict) -> None:
+    """With the signal present, ``logits_image`` is exactly what image-only inference returns, so the
+    image BCE and KD cannot profit from signal information the deployed model never has."""
+    model = build("vizecgnet", **options).eval()
+    both = make_inputs("multimodal")
+    with torch.no_grad():
+        joint = model(**both)
+        image_only = model(image=both["image"])
+    torch.testing.assert_close(joint["logits_image"], image_only["logits"])
+    assert ("logits_image_fused" in joint) == model.use_cmam
+    if model.use_cmam:
+        assert not torch.allclose(joint["logits_image_fused"], joint["logits_image"])
+    # The signal's gradient reaches the image encoder only through the cross-modal pass.
+    model.train()
+    outputs = model(**both)
+    assert "logits_image_fused" not in outputs or outputs["logits_image_fused"].requires_grad
+    loss, parts = create_loss(model)(outputs, torch.tensor([[1.0, 0, 0, 1, 0, 0], [0, 1, 1, 0, 1, 1]]))
+    assert ("bce_image_fused" in parts) == model.use_cmam and "kd" in parts
 
 
 def test_kd_term_is_zero_for_identical_streams_and_matches_bernoulli_kl() -> None:
@@ -163,8 +187,10 @@ def test_kd_term_is_zero_for_identical_streams_and_matches_bernoulli_kl() -> Non
 
     student = torch.tensor([[0.0, 1.0, -0.5, 2.0, -1.0, 1.0]])
     p, q = torch.sigmoid(logits), torch.sigmoid(student)
-    explicit = (p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))).sum()
-    torch.testing.assert_close(loss_fn.distillation(logits, student), explicit)
+    per_class = p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))
+    # Default: averaged over classes like the BCE terms; eq. (7)'s literal sum is 6x that.
+    torch.testing.assert_close(loss_fn.distillation(logits, student), per_class.mean())
+    torch.testing.assert_close(DistillationLoss(class_reduction="sum").distillation(logits, student), per_class.sum())
     assert (bernoulli_kl_with_logits(logits, student) >= 0).all()
 
 
@@ -184,6 +210,28 @@ def test_detach_teacher_controls_kd_gradient_into_signal_stream(detach_teacher: 
 
     same = torch.allclose(signal_grad(use_kd=True), signal_grad(use_kd=False))
     assert same == detach_teacher
+
+
+@pytest.mark.parametrize("width", [64, 16])
+def test_resnet18_width_keeps_torchvision_layout(width: int) -> None:
+    """Width 64 is torchvision's ResNet18 parameter for parameter; narrower widths scale every stage."""
+    import torchvision
+
+    from vizecg.models.base import count_parameters
+
+    ours = create_model("resnet18", base_width=width)
+    if width == 64:
+        reference = torchvision.models.resnet18(weights=None, num_classes=6)
+        assert count_parameters(ours) == count_parameters(reference)
+        assert sorted(p.shape for p in ours.parameters()) == sorted(p.shape for p in reference.parameters())
+    else:
+        assert ours.features.out_channels == 8 * width
+    with torch.no_grad():
+        features = ours.features(torch.rand(1, 3, 128, 357))
+    assert features.shape[-2:] == (4, 12)
+    wide_stem = create_model("resnet18", base_width=width, stem_stride=(2, 1))
+    with torch.no_grad():
+        assert wide_stem.features(torch.rand(1, 3, 128, 357)).shape[-2:] == (4, 23)
 
 
 def test_create_loss_matches_model_kind() -> None:

@@ -34,6 +34,9 @@ from vizecg.data.splits import split_code
 
 ImageRenderer = Callable[[np.ndarray, int, int], np.ndarray]
 
+#: The largest amplitude gain augmentation may produce (mV).
+GAIN_PEAK_LIMIT_MV = 18.0
+
 
 def decimate_signal(signal: np.ndarray, factor: int) -> np.ndarray:
     """Anti-aliased downsampling of ``(12, T)`` by an integer ``factor`` along time.
@@ -45,6 +48,27 @@ def decimate_signal(signal: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
         return signal
     return resample_poly(signal, 1, factor, axis=-1)
+
+
+def gain_augmented(signal: np.ndarray, gain_range: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+    """``(T, 12)`` signal with each lead multiplied by its own gain, log-uniform in ``gain_range``.
+
+    A gain is capped so that no lead leaves :data:`GAIN_PEAK_LIMIT_MV` (inside the contract's
+    +-20 mV): a 2x gain on a 15 mV lead would otherwise make a record no real ECG is.
+    """
+    low, high = gain_range
+    gains = np.exp(rng.uniform(np.log(low), np.log(high), size=signal.shape[1]))
+    peaks = np.abs(signal).max(axis=0)
+    gains = np.minimum(gains, GAIN_PEAK_LIMIT_MV / np.maximum(peaks, 1e-6))
+    return signal * gains.astype(np.float32)
+
+
+def image_tensor(image: np.ndarray) -> torch.Tensor:
+    """A renderer's uint8 ``(H, W, 3)`` page as the float ``(3, H, W)`` [0, 1] tensor models take."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ContractError(f"image_renderer must return uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
 
 
 class ECGDataset(Dataset):
@@ -120,17 +144,12 @@ class ECGDataset(Dataset):
         except OSError as error:
             raise ContractError(f"{self.path}: cannot read record row {row}: {error}") from error
         if self.gain_augment is not None:
-            low, high = self.gain_augment
-            gains = np.exp(self.augmentation_rng(row).uniform(np.log(low), np.log(high), size=signal.shape[1]))
-            signal = signal * gains.astype(np.float32)
+            signal = gain_augmented(signal, self.gain_augment, self.augmentation_rng(row))
         out = {
             "signal": torch.from_numpy(np.ascontiguousarray(decimate_signal(signal.T, self.decimate), np.float32)),
             "label": torch.from_numpy(self.labels[item].astype(np.float32)),
             "index": row,
         }
         if self.image_renderer is not None:
-            image = np.asarray(self.image_renderer(signal, row, self.epoch))
-            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                raise ContractError(f"image_renderer must return uint8 (H, W, 3), got {image.dtype} {image.shape}")
-            out["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
+            out["image"] = image_tensor(self.image_renderer(signal, row, self.epoch))
         return out

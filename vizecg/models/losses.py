@@ -43,21 +43,31 @@ class MultiLabelBCELoss(nn.Module):
 
 
 class DistillationLoss(nn.Module):
-    """Eqs. (6)-(7): ``BCE(p_s, y) + BCE(p_v, y) + lambda * KD(p_s -> p_v)``.
+    """Eqs. (6)-(7) on the deployed image pass, plus the cross-modal pass's BCE.
 
-    ``KD = mean over the batch of  reduce_c  T^2 * KL(Bern(p_s^c / T) || Bern(p_v^c / T))``,
-    where ``p^c / T`` means the sigmoid of the logit divided by ``temperature``
-    (Hinton et al. 2015; the ``T^2`` keeps gradient magnitudes comparable across
-    temperatures) and ``reduce_c`` is the sum over classes (eq. 7) or the mean.
+    ``total = BCE(p_s, y) + BCE(p_v, y) + lambda_kd * KD(p_s -> p_v) + fused_weight * BCE(p_v^fused, y)``
 
-    **Why the teacher is detached by default.** The paper distils *from the
-    signal stream into the image stream* so that the image stream, which is all
-    that inference has, inherits what the signal stream sees. Without
-    ``detach()`` the KL gradient also pulls the signal stream towards the image
-    stream's (weaker) predictions, which lets the two meet half-way and can drag
-    the teacher down; with it the KD term moves only the student (and, through
-    CMAM, anything the student's forward pass reads). ``detach_teacher=False``
-    is the symmetric alternative, kept for comparison.
+    * ``p_s``: the signal stream (``logits_signal``), the teacher.
+    * ``p_v``: the image stream's deployed pass (``logits_image``: what image-only
+      inference computes), the student. Distilling into this pass, not into the
+      cross-modal one, is what makes the distilled knowledge reach the model a
+      clinic runs.
+    * ``p_v^fused``: the image stream's cross-modal pass (``logits_image_fused``,
+      CMAM reading the signal tokens); its BCE trains CMAM as cross-modal
+      attention. Absent (no CMAM, or one modality) means no term.
+
+    ``KD = mean over the batch of  reduce_c  T^2 * KL(Bern(p_s^c / T) || Bern(p_v^c / T))``
+    (Hinton et al. 2015; ``T^2`` keeps gradient magnitudes comparable across
+    temperatures). ``class_reduction="mean"`` (default) averages over the classes,
+    the same reduction as the BCE terms, so ``lambda_kd = 1`` weighs the
+    distillation like one BCE term; eq. (7)'s literal sum over the six classes
+    (``"sum"``) is six times that.
+
+    **Why the teacher is detached by default.** Without ``detach()`` the KL
+    gradient also pulls the signal stream towards the image stream's (weaker)
+    predictions, which lets the two meet half-way and drags the teacher down;
+    with it the KD term moves only the student. ``detach_teacher=False`` is the
+    symmetric alternative, kept for comparison.
 
     When only one stream ran (single-modality batch), the loss is that
     stream's BCE and the KD term is skipped.
@@ -67,22 +77,27 @@ class DistillationLoss(nn.Module):
         detach_teacher: stop the KD gradient into the signal stream's logits.
         temperature: softening of both Bernoulli distributions (1 = the paper's).
         use_kd: ``False`` drops the KD term (the no-KD ablation).
-        class_reduction: ``"sum"`` over classes as in eq. (7), or ``"mean"``.
-        pos_weight: optional per-class positive weights for both BCE terms.
+        class_reduction: ``"mean"`` over classes (default) or ``"sum"`` as in eq. (7).
+        fused_weight: weight of the cross-modal pass's BCE.
+        pos_weight: optional per-class positive weights for the BCE terms.
     """
 
     def __init__(self, lambda_kd: float = 1.0, detach_teacher: bool = True, temperature: float = 1.0,
-                 use_kd: bool = True, class_reduction: str = "sum", pos_weight: torch.Tensor | None = None) -> None:
+                 use_kd: bool = True, class_reduction: str = "mean", fused_weight: float = 1.0,
+                 pos_weight: torch.Tensor | None = None) -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         if class_reduction not in ("sum", "mean"):
             raise ValueError(f"class_reduction must be 'sum' or 'mean', got {class_reduction!r}")
+        if fused_weight < 0:
+            raise ValueError(f"fused_weight must be >= 0, got {fused_weight}")
         self.lambda_kd = lambda_kd
         self.detach_teacher = detach_teacher
         self.temperature = temperature
         self.use_kd = use_kd
         self.class_reduction = class_reduction
+        self.fused_weight = fused_weight
         self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32))
 
     def distillation(self, teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
@@ -97,16 +112,17 @@ class DistillationLoss(nn.Module):
     def forward(self, outputs: dict, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         targets = targets.float()
         parts: dict[str, torch.Tensor] = {}
-        for stream in ("signal", "image"):
-            logits = outputs.get(f"logits_{stream}")
+        for name in ("signal", "image", "image_fused"):
+            logits = outputs.get(f"logits_{name}")
             if logits is not None:
-                _check_targets(logits, targets, f"{type(self).__name__} ({stream} stream)")
-                parts[f"bce_{stream}"] = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
-        if not parts:
+                _check_targets(logits, targets, f"{type(self).__name__} ({name} stream)")
+                parts[f"bce_{name}"] = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
+        if "bce_signal" not in parts and "bce_image" not in parts:
             raise ValueError(f"{type(self).__name__}: outputs hold neither 'logits_signal' nor 'logits_image'")
         if self.use_kd and "bce_signal" in parts and "bce_image" in parts:
             parts["kd"] = self.distillation(outputs["logits_signal"], outputs["logits_image"])
-        total = sum(parts.get(k, 0.0) for k in ("bce_signal", "bce_image")) + self.lambda_kd * parts.get("kd", 0.0)
+        total = (parts.get("bce_signal", 0.0) + parts.get("bce_image", 0.0)
+                 + self.fused_weight * parts.get("bce_image_fused", 0.0) + self.lambda_kd * parts.get("kd", 0.0))
         values = {name: float(value.detach()) for name, value in parts.items()}
         values["total"] = float(total.detach())
         return total, values
@@ -157,7 +173,8 @@ class HierarchicalMultiLabelLoss(nn.Module):
         return total, values
 
 
-DISTILLATION_OPTIONS = frozenset({"lambda_kd", "detach_teacher", "temperature", "use_kd", "class_reduction"})
+DISTILLATION_OPTIONS = frozenset({"lambda_kd", "detach_teacher", "temperature", "use_kd", "class_reduction",
+                                  "fused_weight"})
 
 
 def create_loss(model: nn.Module, **loss_options) -> nn.Module:

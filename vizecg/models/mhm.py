@@ -22,7 +22,7 @@ from vizecg.contract import LABELS, N_LEADS
 from vizecg.models._registry import register_model
 from vizecg.models.base import EcgClassifier
 from vizecg.models.resnet1d import ResNet1dFeatures
-from vizecg.models.vizecgnet import resnet18_trunk
+from vizecg.models.resnet2d import ResNet2dFeatures
 
 # Disease groups over the label order of vizecg.contract.LABELS.
 DEFAULT_LABEL_GROUPS: dict[str, tuple[str, ...]] = {"conduction": ("1dAVb", "RBBB", "LBBB"),
@@ -47,9 +47,9 @@ class HierarchicalHead(nn.Module):
         return label_logits, group_logits
 
 
-@register_model("mhm", tiny_options={"signal_width": 4, "embed_dim": 16},
-                default_options={"signal_width": 16, "embed_dim": 128},
-                paper_options={"signal_width": 64, "embed_dim": 256},
+@register_model("mhm", tiny_options={"signal_width": 4, "image_width": 4, "embed_dim": 16},
+                default_options={"signal_width": 16, "image_width": 16, "embed_dim": 128},
+                paper_options={"signal_width": 64, "image_width": 64, "embed_dim": 256},
                 paper_params_m=15.44, paper_ms={"signal": 28.1, "image": 30.2})
 class MHM(EcgClassifier):
     """MHM (Qiao et al., SIGIR 2020) for signal + image: per-modality encoders, attentive fusion, hierarchical head.
@@ -66,6 +66,7 @@ class MHM(EcgClassifier):
     Args:
         num_classes: fine labels.
         signal_width: base width of the 1D ResNet18 (12 leads as input channels).
+        image_width: base width of the 2D ResNet18 image encoder (64 = torchvision's ResNet18).
         embed_dim: width of the modality embeddings.
         label_groups: indices of the fine labels in each coarse group (must partition ``range(num_classes)``).
         dropout: dropout before the head.
@@ -73,7 +74,7 @@ class MHM(EcgClassifier):
 
     input_kind = "multimodal"
 
-    def __init__(self, num_classes: int = 6, signal_width: int = 64, embed_dim: int = 256,
+    def __init__(self, num_classes: int = 6, signal_width: int = 64, image_width: int = 64, embed_dim: int = 256,
                  label_groups: tuple[tuple[int, ...], ...] = DEFAULT_GROUP_INDICES, dropout: float = 0.2) -> None:
         super().__init__()
         label_groups = tuple(tuple(int(i) for i in group) for group in label_groups)
@@ -81,7 +82,8 @@ class MHM(EcgClassifier):
             raise ValueError(f"label_groups {label_groups} must partition the {num_classes} label indices")
         self.label_groups = label_groups
         self.signal_encoder = ResNet1dFeatures(N_LEADS, signal_width)
-        self.image_encoder, image_channels = resnet18_trunk()
+        self.image_encoder = ResNet2dFeatures(image_width)
+        image_channels = self.image_encoder.out_channels
         self.embed = nn.ModuleDict({
             "signal": nn.Sequential(nn.Linear(self.signal_encoder.out_channels, embed_dim), nn.LayerNorm(embed_dim), nn.ReLU()),
             "image": nn.Sequential(nn.Linear(image_channels, embed_dim), nn.LayerNorm(embed_dim), nn.ReLU())})

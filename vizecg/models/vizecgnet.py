@@ -7,7 +7,6 @@ section 2, eqs. (1)-(7).
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
 
 from vizecg.contract import N_LEADS
@@ -15,16 +14,10 @@ from vizecg.models._registry import register_model
 from vizecg.models.attention import ResidualAttention, sinusoidal_encoding, sinusoidal_encoding_2d
 from vizecg.models.base import EcgClassifier
 from vizecg.models.resnet1d import ResNet1dFeatures
+from vizecg.models.resnet2d import ResNet2dFeatures
 
 STREAMS = ("signal", "image")
 MISSING_MODALITY_RULES = ("self", "skip")
-
-
-def resnet18_trunk() -> tuple[nn.Sequential, int]:
-    """torchvision ResNet18 without its pooling and classifier (random init, never downloads)."""
-    net = torchvision.models.resnet18(weights=None)
-    trunk = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
-    return trunk, net.fc.in_features
 
 
 class StreamHead(nn.Module):
@@ -41,9 +34,9 @@ class StreamHead(nn.Module):
 
 @register_model(
     "vizecgnet",
-    tiny_options={"signal_width": 4, "embed_dim": 16, "head_hidden": 16, "num_heads": 2},
-    default_options={"signal_width": 16, "embed_dim": 128, "num_heads": 4},
-    paper_options={"signal_width": 64, "embed_dim": 256, "num_heads": 8},
+    tiny_options={"signal_width": 4, "image_width": 4, "embed_dim": 16, "head_hidden": 16, "num_heads": 2},
+    default_options={"signal_width": 16, "image_width": 16, "embed_dim": 128, "num_heads": 4},
+    paper_options={"signal_width": 64, "image_width": 64, "embed_dim": 256, "num_heads": 8},
     paper_params_m=11.17, paper_ms={"signal": 37.1, "image": 39.3})
 class VizECGNet(EcgClassifier):
     """VizECGNet: 1D-ResNet18 signal stream and ResNet18 image stream fused by CMAM and SMAM, one head each.
@@ -60,37 +53,39 @@ class VizECGNet(EcgClassifier):
 
     **Missing modality (image-only inference).** CMAM needs keys/values from
     the other modality, which does not exist when a printed ECG is all there
-    is. ``missing_modality`` fixes one rule, used identically in training and
-    inference:
+    is. ``missing_modality`` fixes one rule for the stream whose partner is
+    absent: ``"self"`` (default) lets the stream's CMAM attend to its *own*
+    tokens (CMAM's weights run as an extra self-attention); ``"skip"`` makes
+    CMAM the identity (only the residual).
 
-    * ``"self"`` (default): the stream's CMAM attends to its *own* tokens as
-      keys/values, i.e. CMAM's weights run as an extra self-attention. To make
-      that a state the weights have seen, training applies *modality dropout*:
-      on each training batch with both inputs, each stream independently, with
-      probability ``modality_dropout``, uses its own tokens instead of the
-      other stream's (one coin per stream per batch, drawn from torch's
-      seeded generator). Image-only inference is then in-distribution.
-    * ``"skip"``: CMAM is the identity (``F_{a<-b} = F_a``, only the residual)
-      when the other modality is absent; modality dropout drops to that same
-      identity during training.
+    **The image stream is trained on the deployed path.** With both inputs the
+    image stream runs twice after its encoder: the *deployed pass* (CMAM under
+    the missing-modality rule, exactly what image-only inference computes) gives
+    ``"logits_image"``, on which the image BCE and the distillation are
+    computed; the *cross-modal pass* (image tokens querying the signal tokens,
+    eq. 3) gives ``"logits_image_fused"``, with a BCE of its own (see
+    :class:`vizecg.models.losses.DistillationLoss`). An earlier rule computed
+    the image loss on the cross-modal pass in most batches, which let the image
+    stream lower its loss by copying signal information that a printed page
+    never supplies. The signal stream's CMAM reads the image tokens, hidden with
+    probability ``modality_dropout`` per batch so that signal-only inference is
+    a state its weights have seen.
 
-    Both rules need no signal at inference; the evaluation can compare them by
-    switching ``model.missing_modality`` on one trained checkpoint.
-
-    With both inputs the output's ``"logits"`` is the *image* stream, the one
-    the paper deploys; ``"logits_signal"``/``"logits_image"`` hold each stream
-    that ran. With one input only that stream runs. ``use_cmam``/``use_smam``
-    remove the modules entirely (Table 2 ablations).
+    ``"logits"`` is always the deployed image prediction when an image is given
+    (the paper deploys the image stream), else the signal stream's.
+    ``use_cmam``/``use_smam`` remove the modules entirely (Table 2 ablations).
 
     Args:
         num_classes: outputs (6 diseases).
         signal_width: base width of the 1D ResNet18 (64 paper, 16 CPU default).
         signal_kernel_size: kernel of the 1D ResNet blocks.
+        image_width: base width of the 2D ResNet18 image encoder (64 paper = torchvision's ResNet18).
+        image_stem_stride: stem stride of the image encoder, an int or ``(vertical, horizontal)``.
         embed_dim: common token width ``d`` of both streams.
         num_heads: attention heads of every CMAM/SMAM block.
         use_cmam, use_smam: keep the cross-/self-modal attention modules.
         missing_modality: ``"self"`` or ``"skip"``, see above.
-        modality_dropout: per-stream probability of hiding the other modality in a training batch.
+        modality_dropout: probability of hiding the image from the signal stream's CMAM in a training batch.
         head_hidden: hidden width of the per-stream MLP (default ``embed_dim``).
         head_dropout: dropout inside the MLP heads.
         attention_dropout: dropout on attention weights.
@@ -101,7 +96,7 @@ class VizECGNet(EcgClassifier):
     default_loss_options = {"use_kd": True}
 
     def __init__(self, num_classes: int = 6, signal_width: int = 64, signal_kernel_size: int = 3,
-                 embed_dim: int = 256, num_heads: int = 8, use_cmam: bool = True, use_smam: bool = True,
+                 image_width: int = 64, image_stem_stride: int | tuple[int, int] = 2, embed_dim: int = 256, num_heads: int = 8, use_cmam: bool = True, use_smam: bool = True,
                  missing_modality: str = "self", modality_dropout: float = 0.3,
                  head_hidden: int | None = None, head_dropout: float = 0.1,
                  attention_dropout: float = 0.0, attention_pre_norm: bool = True) -> None:
@@ -117,9 +112,9 @@ class VizECGNet(EcgClassifier):
         self.embed_dim = embed_dim
 
         self.signal_encoder = ResNet1dFeatures(1, signal_width, kernel_size=signal_kernel_size)
-        self.image_encoder, image_channels = resnet18_trunk()
+        self.image_encoder = ResNet2dFeatures(image_width, stem_stride=image_stem_stride)
         self.signal_projection = nn.Linear(self.signal_encoder.out_channels, embed_dim)
-        self.image_projection = nn.Linear(image_channels, embed_dim)
+        self.image_projection = nn.Linear(self.image_encoder.out_channels, embed_dim)
         self.lead_embedding = nn.Parameter(torch.randn(N_LEADS, embed_dim) * 0.02)
 
         def attention(cross: bool) -> ResidualAttention:
@@ -142,20 +137,38 @@ class VizECGNet(EcgClassifier):
 
     def encode_image(self, image: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """``(B, 3, H, W)`` in [0, 1] -> tokens ``(B, H'*W', d)`` (row-major) and the grid ``(H', W')``."""
-        features = self.image_encoder(self.normalise_image(image))  # (B, 512, H', W')
+        features = self.image_encoder(self.normalise_image(image))  # (B, 8*image_width, H', W')
         height, width = features.shape[-2:]
         tokens = self.image_projection(features.flatten(2).transpose(1, 2))
         return tokens + sinusoidal_encoding_2d(height, width, self.embed_dim, image.device)[None], (height, width)
 
-    def _cmam_context(self, stream: str, tokens: dict[str, torch.Tensor]) -> str | None:
-        """Which stream's tokens the CMAM of ``stream`` attends to, or None for the identity."""
-        other = "image" if stream == "signal" else "signal"
-        available = other in tokens
+    def _signal_cmam_context(self, tokens: dict[str, torch.Tensor]) -> str | None:
+        """Which tokens the signal stream's CMAM attends to, or None for the identity."""
+        available = "image" in tokens
         if available and self.training and self.modality_dropout > 0:
             available = bool(torch.rand(()) >= self.modality_dropout)
         if available:
-            return other
-        return stream if self.missing_modality == "self" else None
+            return "image"
+        return "signal" if self.missing_modality == "self" else None
+
+    def _deployed_image_context(self) -> str | None:
+        """The image stream's CMAM context when no signal exists: its own tokens, or none."""
+        return "image" if self.missing_modality == "self" else None
+
+    def _refine(self, stream: str, tokens: dict[str, torch.Tensor], context: str | None,
+                return_attention: bool, attention_maps: dict, suffix: str = "") -> torch.Tensor:
+        """CMAM (with ``context``'s tokens as keys/values) then SMAM then the stream head: logits."""
+        refined = tokens[stream]
+        if self.cmam is not None and context is not None:
+            # Both directions read the encoder outputs F_a, F_b (eq. 3), not each other's updates.
+            refined, weights = self.cmam[stream](tokens[stream], tokens[context], return_attention)
+            if return_attention:
+                attention_maps[f"cmam_{stream}{suffix}"] = weights
+        if self.smam is not None:
+            refined, weights = self.smam[stream](refined, None, return_attention)
+            if return_attention:
+                attention_maps[f"smam_{stream}{suffix}"] = weights
+        return self.heads[stream](refined)
 
     def forward(self, signal: torch.Tensor | None = None, image: torch.Tensor | None = None,
                 return_attention: bool = False) -> dict:
@@ -169,21 +182,25 @@ class VizECGNet(EcgClassifier):
 
         outputs: dict = {"token_grid": grids, "cmam_context": {}}
         attention_maps: dict[str, torch.Tensor] = {}
-        for stream, stream_tokens in tokens.items():
-            refined = stream_tokens
+        if "signal" in tokens:
+            context = self._signal_cmam_context(tokens) if self.cmam is not None else None
             if self.cmam is not None:
-                context = self._cmam_context(stream, tokens)
-                outputs["cmam_context"][stream] = context
-                if context is not None:
-                    # Both directions read the encoder outputs F_a, F_b (eq. 3), not each other's updates.
-                    refined, weights = self.cmam[stream](stream_tokens, tokens[context], return_attention)
-                    if return_attention:
-                        attention_maps[f"cmam_{stream}"] = weights
-            if self.smam is not None:
-                refined, weights = self.smam[stream](refined, None, return_attention)
-                if return_attention:
-                    attention_maps[f"smam_{stream}"] = weights
-            outputs[f"logits_{stream}"] = self.heads[stream](refined)
+                outputs["cmam_context"]["signal"] = context
+            outputs["logits_signal"] = self._refine("signal", tokens, context, return_attention, attention_maps)
+        if "image" in tokens:
+            # The image stream always runs the pass the deployed model runs (no signal), so its
+            # loss and distillation are computed on what image-only inference computes; copying
+            # signal information through CMAM cannot lower them.
+            context = self._deployed_image_context() if self.cmam is not None else None
+            if self.cmam is not None:
+                outputs["cmam_context"]["image"] = context
+            outputs["logits_image"] = self._refine("image", tokens, context, return_attention, attention_maps)
+            if self.cmam is not None and "signal" in tokens:
+                # The paper's cross-modal pass (eq. 3, image tokens querying signal tokens): it
+                # trains CMAM as cross-modal attention and gives the signal's gradient a path into
+                # the image encoder; its prediction is never the deployed one.
+                outputs["logits_image_fused"] = self._refine("image", tokens, "signal", return_attention,
+                                                             attention_maps, suffix="_fused")
 
         outputs["logits"] = outputs["logits_image"] if "image" in tokens else outputs["logits_signal"]
         if return_attention:

@@ -88,12 +88,21 @@ class TrainingImageRenderer:
     probability 3/4 at a random fraction; the default with randomized styles)
     or the fixed mixes "photo" (default otherwise), "scan", "uniform".
     ``backend="ecg_plot"`` renders with ecg_plot 0.2.8 (slow; fixed styles it can draw).
+
+    ``curriculum=(start_epoch, full_epoch)`` ramps the broad look in: before
+    ``start_epoch`` every page is the clean fixed style; from there the share of
+    pages drawn in a randomised style with artifacts, and the upper end of their
+    severity range, grow linearly to the full ``randomize_style``/``artifact_severity``
+    setting at ``full_epoch``. Why: a network first has to find the traces on a
+    clean page; artifacts at full strength from the first step hide the very
+    features it has not yet learnt to look for, while validation and the paper's
+    test pages are clean. ``None`` applies the full setting from epoch 0.
     """
 
     def __init__(self, height: int, width: int, *, randomize_style: bool = False,
                  artifact_severity: tuple[float, float] | float = 0.0, seed: int = 0,
                  style: RenderStyle | Mapping[str, Any] | str | None = None, backend: str = "fast",
-                 artifact_mix: str | None = None) -> None:
+                 artifact_mix: str | None = None, curriculum: tuple[int, int] | None = None) -> None:
         if isinstance(artifact_severity, (tuple, list)):
             if len(artifact_severity) != 2:
                 raise ValueError(f"artifact_severity range must be (low, high), got {artifact_severity!r}")
@@ -109,6 +118,13 @@ class TrainingImageRenderer:
             raise ValueError(f"backend must be 'fast' or 'ecg_plot', got {backend!r}")
         if backend == "ecg_plot" and randomize_style:
             raise ValueError("randomize_style needs backend='fast' (ecg_plot draws only its own page)")
+        if curriculum is not None:
+            start, full = (int(v) for v in curriculum)
+            if not 0 <= start <= full:
+                raise ValueError(f"curriculum must be (start_epoch, full_epoch) with 0 <= start <= full, "
+                                 f"got {curriculum!r}")
+            curriculum = (start, full)
+        self.curriculum = curriculum
         base = RenderStyle.preset(style) if isinstance(style, str) else RenderStyle.from_dict(style)
         self.height, self.width = int(height), int(width)
         self.style = base.replace(height=self.height, width=self.width)
@@ -122,7 +138,8 @@ class TrainingImageRenderer:
         """Plain-dict description (for checkpoints, HDF5 attributes and reports)."""
         return {"height": self.height, "width": self.width, "randomize_style": self.randomize_style,
                 "artifact_severity": list(self.severity_range), "seed": self.seed,
-                "style": self.style.to_dict(), "backend": self.backend, "artifact_mix": self.artifact_mix}
+                "style": self.style.to_dict(), "backend": self.backend, "artifact_mix": self.artifact_mix,
+                "curriculum": None if self.curriculum is None else list(self.curriculum)}
 
     def __repr__(self) -> str:
         return f"TrainingImageRenderer({self.config()})"
@@ -130,13 +147,32 @@ class TrainingImageRenderer:
     def _streams(self, index: int, epoch: int) -> list[np.random.Generator]:
         if index < 0 or epoch < 0:
             raise ValueError(f"index and epoch must be >= 0, got index={index}, epoch={epoch}")
-        return np.random.default_rng([self.seed, int(index), int(epoch)]).spawn(3)
+        return np.random.default_rng([self.seed, int(index), int(epoch)]).spawn(4)
+
+    def broad_fraction(self, epoch: int) -> float:
+        """How far the curriculum has ramped at ``epoch``: 0 = all clean pages, 1 = the full setting."""
+        if self.curriculum is None:
+            return 1.0
+        start, full = self.curriculum
+        if epoch < start:
+            return 0.0
+        return min(1.0, (epoch - start + 1) / (full - start + 1))
+
+    def _look(self, index: int, epoch: int) -> tuple[RenderStyle, float, np.random.Generator, np.random.Generator]:
+        """(style, severity, artifact-config rng, artifact rng) of image (index, epoch)."""
+        style_rng, severity_rng, artifact_rng, curriculum_rng = self._streams(index, epoch)
+        ramp = self.broad_fraction(epoch)
+        if ramp < 1.0 and curriculum_rng.random() >= ramp:
+            return self.style, 0.0, severity_rng, artifact_rng  # a clean page while the curriculum ramps
+        style = sample_style(style_rng, self.height, self.width) if self.randomize_style else self.style
+        low, high = self.severity_range
+        high = low + ramp * (high - low)
+        severity = low if high == low else float(severity_rng.uniform(low, high))
+        return style, severity, severity_rng, artifact_rng
 
     def style_for(self, index: int, epoch: int = 0) -> RenderStyle:
         """The look of image (index, epoch)."""
-        if not self.randomize_style:
-            return self.style
-        return sample_style(self._streams(index, epoch)[0], self.height, self.width)
+        return self._look(index, epoch)[0]
 
     def __call__(self, signal: np.ndarray, index: int, epoch: int = 0) -> np.ndarray:
         import cv2
@@ -146,11 +182,8 @@ class TrainingImageRenderer:
         # One OpenCV thread per worker: DataLoader workers already run in parallel with the
         # training process, and nested thread pools on a 2-core machine only contend.
         cv2.setNumThreads(1)
-        style_rng, severity_rng, artifact_rng = self._streams(index, epoch)
-        style = sample_style(style_rng, self.height, self.width) if self.randomize_style else self.style
+        style, severity, severity_rng, artifact_rng = self._look(index, epoch)
         page = render_ecg(signal, backend=self.backend, style=style)
-        low, high = self.severity_range
-        severity = low if high == low else float(severity_rng.uniform(low, high))
         if severity <= 0.0:
             return page
         config = _artifact_config(self.artifact_mix, severity_rng, severity)

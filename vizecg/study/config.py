@@ -64,7 +64,8 @@ def load_params(path: str | Path | None = None, profile: str | None = None) -> d
 
 
 def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
-    """Model name, model options (profile defaults updated by the run's own) and loss options for ``run``."""
+    """Model name, model options (profile defaults updated by the run's own), loss options and training
+    options (the profile's ``train`` updated by its ``train_by_model`` entry for the model) for ``run``."""
     if run not in params["runs"]:
         raise ConfigError(f"unknown run '{run}'; known: {sorted(params['runs'])}")
     entry = params["runs"][run]
@@ -73,5 +74,7 @@ def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
     options.update(entry.get("options", {}))
     loss = copy.deepcopy(params.get("loss", {}))
     loss.update(entry.get("loss", {}))
-    return {"run": run, "model": model, "model_options": options, "loss_options": loss,
+    train = copy.deepcopy(params.get("train", {}))
+    train.update(params.get("train_by_model", {}).get(model, {}))
+    return {"run": run, "model": model, "model_options": options, "loss_options": loss, "train": train,
             "inference": list(entry.get("inference", [])), "table": entry.get("table", "table1")}

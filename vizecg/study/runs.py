@@ -53,15 +53,34 @@ def image_renderer(params: dict, *, train: bool, seed: int | None = None):
     seed = params["train"]["seed"] if seed is None else seed
     if train:
         severity = tuple(inp["train_artifact_severity"])
+        curriculum = inp.get("curriculum")
         return TrainingImageRenderer(inp["image_height"], inp["image_width"],
                                      randomize_style=inp["train_style"] == "random",
-                                     artifact_severity=severity, seed=seed)
+                                     artifact_severity=severity, seed=seed,
+                                     curriculum=None if curriculum is None else tuple(curriculum))
     return TrainingImageRenderer(inp["image_height"], inp["image_width"], randomize_style=False,
                                  artifact_severity=0.0, seed=seed)
 
 
-def make_dataset(params: dict, work_dir: str | Path, split: str, *, train: bool, with_image: bool) -> ECGDataset:
+def make_dataset(params: dict, work_dir: str | Path, split: str, *, train: bool, with_image: bool,
+                 records_per_epoch: int | None = None):
+    """The dataset of ``split``: the prepared HDF5 file's records, or for training with
+    ``data.train_stream`` set, the endless synthetic stream (``records_per_epoch`` overrides its
+    ``records_per_epoch``)."""
     inp = params["input"]
+    stream = params["data"].get("train_stream")
+    if split == "train" and stream:
+        from vizecg.data.stream import SyntheticStreamDataset
+
+        if params["data"]["source"] != "synthetic":
+            raise ValueError("data.train_stream draws synthetic records; it needs data.source: synthetic")
+        options = {k: v for k, v in params["data"].get("source_options", {}).items() if k not in ("n_records", "seed")}
+        return SyntheticStreamDataset(
+            records_per_epoch or stream["records_per_epoch"], stream_seed=stream["seed"],
+            holdout_seed=params["data"].get("source_options", {}).get("seed", 0), generator_options=options,
+            decimate=inp["decimate"], image_renderer=image_renderer(params, train=train) if with_image else None,
+            gain_augment=tuple(inp["gain_augment"]) if train and inp.get("gain_augment") else None,
+            seed=params["train"]["seed"])
     return ECGDataset(prepared_file(work_dir), split, decimate=inp["decimate"],
                       image_renderer=image_renderer(params, train=train) if with_image else None,
                       gain_augment=tuple(inp["gain_augment"]) if train and inp.get("gain_augment") else None,
@@ -79,9 +98,18 @@ def build_run_model(params: dict, run: str):
     return model, loss_fn, spec
 
 
+#: params that do not change the trained weights, left out of a run's fingerprint so that
+#: changing them retrains nothing
+NOT_IN_FINGERPRINT = {"data": ("real_data_dir",), "train": ("num_workers", "device")}
+
+
 def _run_fingerprint(params: dict, spec: dict) -> str:
-    keys = ("data", "input", "train")
-    return json.dumps({"spec": spec, **{k: params[k] for k in keys}}, sort_keys=True, default=str)
+    def without(block: str, values: dict) -> dict:
+        return {k: v for k, v in values.items() if k not in NOT_IN_FINGERPRINT.get(block, ())}
+
+    spec = {**spec, "train": without("train", spec["train"])}
+    blocks = {k: without(k, params[k]) for k in ("data", "input")}
+    return json.dumps({"spec": spec, **blocks}, sort_keys=True, default=str)
 
 
 def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = True):
@@ -93,6 +121,11 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     from vizecg.training.engine import fit
 
     model, loss_fn, spec = build_run_model(params, run)
+    if spec["train"].get("threads"):
+        # A fixed thread count: CPU kernels may split reductions by thread, so the count is part
+        # of what makes two runs bit-identical (and one thread leaves the other core to the
+        # DataLoader worker that draws and renders the records).
+        torch.set_num_threads(int(spec["train"]["threads"]))
     out = run_dir(work_dir, run)
     fingerprint = _run_fingerprint(params, spec)
     stamp = out / "run_params.json"
@@ -106,15 +139,17 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
 
     inputs = TRAIN_INPUTS[model.input_kind]
     with_image = "image" in inputs
-    train_set = make_dataset(params, work_dir, "train", train=True, with_image=with_image)
+    train_set = make_dataset(params, work_dir, "train", train=True, with_image=with_image,
+                             records_per_epoch=spec["train"].get("records_per_epoch"))
     val_set = make_dataset(params, work_dir, "val", train=False, with_image=with_image)
-    tr = params["train"]
+    tr = spec["train"]
     meta = {"model_name": spec["model"], "model_options": spec["model_options"], "labels": LABELS,
             "run": run, "input": {**params["input"], "render_style": "paper"}, "params": params}
     return fit(model, loss_fn, train_set, val_set, out_dir=out, epochs=tr["epochs"],
                batch_size=tr["batch_size"], lr=tr["lr"], lr_min=tr["lr_min"],
                weight_decay=tr.get("weight_decay", 0.0), inputs=inputs,
                val_inputs=("image",) if model.input_kind == "multimodal" else inputs,
+               monitor_inputs={"signal": ("signal",)} if model.input_kind == "multimodal" else None,
                num_workers=tr.get("num_workers", 0), device=resolve_device(tr.get("device", "auto")),
                seed=tr["seed"], checkpoint_meta=meta, progress=progress)
 

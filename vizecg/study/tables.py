@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 
 from vizecg.contract import LABELS
-from vizecg.evaluation import (ThresholdMetric, bootstrap_ci, classification_metrics, describe_device,
-                               inference_ms_per_ecg, tune_thresholds)
+from vizecg.evaluation import (AUROCMetric, ThresholdMetric, bootstrap_ci, classification_metrics, describe_device,
+                               inference_ms_per_ecg, paired_difference_ci, per_class_auroc, tune_thresholds)
 from vizecg.models.model_card import example_inputs, parameters_used
 from vizecg.study.config import run_spec
 from vizecg.study.runs import inference_paths, load_predictions, resolve_device, run_dir
@@ -26,18 +26,46 @@ ABLATION_RUNS = {"full": "vizecgnet", "no_smam": "vizecgnet_no_smam", "no_cmam":
                  "no_smam_no_cmam": "vizecgnet_no_smam_no_cmam", "no_kd": "vizecgnet_no_kd"}
 
 
+#: Below this validation AUROC a class's tuned threshold fits noise: its tuned F1 is not reported.
+NEAR_CHANCE_AUROC = 0.6
+
+
 def score_predictions(y_val, p_val, y_test, p_test, *, n_boot: int, seed: int = 0) -> dict:
-    """Test metrics at 0.5 and at validation-tuned thresholds, with a bootstrap CI of F1 at 0.5."""
+    """Test metrics at 0.5 and at validation-tuned thresholds, with bootstrap CIs of F1 and AUROC.
+
+    Per class: AUROC, F1 at 0.5 and at the tuned threshold, and the validation AUROC that
+    threshold was tuned on. Where that validation AUROC is below :data:`NEAR_CHANCE_AUROC`,
+    the class is marked ``near_chance`` and its tuned F1 is None: a threshold tuned on a
+    classifier at chance picks noise (often "everything positive"), and the F1 it yields
+    says nothing about the model.
+    """
     at_half = classification_metrics(y_test, p_test, 0.5)
     thresholds = tune_thresholds(y_val, p_val)
     tuned = classification_metrics(y_test, p_test, thresholds)
+    val_auroc = per_class_auroc(y_val, p_val)
     lo, hi = bootstrap_ci(y_test, p_test, ThresholdMetric("f1", 0.5), n_boot=n_boot, seed=seed)
     tuned_lo, tuned_hi = bootstrap_ci(y_test, p_test, ThresholdMetric("f1", thresholds), n_boot=n_boot, seed=seed)
+    auroc_lo, auroc_hi = bootstrap_ci(y_test, p_test, AUROCMetric(), n_boot=n_boot, seed=seed)
+    per_class = {}
+    for i, c in enumerate(LABELS):
+        near_chance = bool(not np.isfinite(val_auroc[i]) or val_auroc[i] < NEAR_CHANCE_AUROC)
+        per_class[c] = {**at_half["per_class"][c], "val_auroc": float(val_auroc[i]), "near_chance": near_chance,
+                        "threshold": float(thresholds[i]),
+                        "f1_tuned": None if near_chance else tuned["per_class"][c]["f1"]}
     return {"precision": at_half["precision"], "recall": at_half["recall"], "f1": at_half["f1"],
-            "f1_ci": [float(lo), float(hi)], "auroc": at_half["auroc"], "auprc": at_half["auprc"],
+            "f1_ci": [float(lo), float(hi)], "auroc": at_half["auroc"], "auroc_ci": [float(auroc_lo), float(auroc_hi)],
+            "auprc": at_half["auprc"],
             "precision_tuned": tuned["precision"], "recall_tuned": tuned["recall"], "f1_tuned": tuned["f1"],
             "f1_tuned_ci": [float(tuned_lo), float(tuned_hi)],
-            "per_class": {c: {**at_half["per_class"][c], "f1_tuned": tuned["per_class"][c]["f1"]} for c in LABELS}}
+            "per_class_auroc": {c: per_class[c]["auroc"] for c in LABELS},
+            "near_chance_classes": [c for c in LABELS if per_class[c]["near_chance"]],
+            "per_class": per_class}
+
+
+def compare_paths(y_test, p_a, p_b, *, n_boot: int, seed: int = 0) -> dict:
+    """Paired bootstrap differences (a - b) of macro AUROC and macro F1 at 0.5 on the same test records."""
+    return {"auroc": paired_difference_ci(y_test, p_a, p_b, AUROCMetric(), n_boot=n_boot, seed=seed),
+            "f1": paired_difference_ci(y_test, p_a, p_b, ThresholdMetric("f1", 0.5), n_boot=n_boot, seed=seed)}
 
 
 def row_key(run: str, model_kind: str, path: str) -> str:
@@ -92,20 +120,64 @@ def per_class_frame(rows: dict[str, dict], metric: str = "f1") -> pd.DataFrame:
                          for name, row in rows.items() for c in LABELS])
 
 
-def write_table1(rows: dict[str, dict], params: dict, test_size: int, path: str | Path) -> dict:
-    keep = ("params_m", "ms_per_ecg", "device", "precision", "recall", "f1", "auroc", "f1_ci",
-            "f1_tuned", "auprc")
-    doc = {"models": {k: {c: _json_float(v[c]) for c in keep if c in v} for k, v in rows.items()
-                      if not k.endswith("@image_skip")},
-           "test_size": int(test_size), "profile": params["profile"]}
+def _per_class_tuned_f1(row: dict) -> dict:
+    return {c: row["per_class"][c]["f1_tuned"] for c in LABELS}
+
+
+def write_table1(rows: dict[str, dict], params: dict, test_size: int, path: str | Path,
+                 comparisons: dict | None = None) -> dict:
+    keep = ("params_m", "ms_per_ecg", "device", "precision", "recall", "f1", "auroc", "auroc_ci", "f1_ci",
+            "f1_tuned", "auprc", "per_class_auroc", "near_chance_classes")
+    models = {}
+    for key, row in rows.items():
+        if key.endswith("@image_skip"):
+            continue
+        models[key] = {c: _json_float(row[c]) for c in keep if c in row}
+        models[key]["per_class_f1_tuned"] = _json_float(_per_class_tuned_f1(row))
+    doc = {"models": models, "test_size": int(test_size), "profile": params["profile"]}
+    if comparisons:
+        doc["comparisons"] = _json_float(comparisons)
     _write_json(doc, path)
     return doc
 
 
-def write_table2(rows: dict[str, dict], path: str | Path) -> dict:
-    keep = ("precision", "recall", "f1", "f1_ci", "auroc", "f1_tuned")
-    doc = {"settings": {setting: {c: _json_float(rows[f"{run}@image"][c]) for c in keep}
-                        for setting, run in ABLATION_RUNS.items()}}
+#: Table 1 comparisons of the paper's claims: (a, b) rows, a - b on the same test records
+TABLE1_COMPARISONS = (("vizecgnet@image", "resnet18"), ("vizecgnet@image", "mobilenetv3"),
+                      ("vizecgnet@image", "mhm@image"), ("vizecgnet@image", "vizecgnet@signal"))
+
+
+def table1_comparisons(work_dir: str | Path, runs: list[str], *, n_boot: int, seed: int = 0) -> dict:
+    """Paired bootstrap differences of the rows in :data:`TABLE1_COMPARISONS` that this study has."""
+    curves = test_curves(work_dir, runs)
+    out = {}
+    for a, b in TABLE1_COMPARISONS:
+        if a in curves and b in curves:
+            out[f"{a} - {b}"] = compare_paths(curves[a][0], curves[a][1], curves[b][1], n_boot=n_boot, seed=seed)
+    return out
+
+
+def table2_comparisons(predictions: dict[str, dict], *, n_boot: int, seed: int = 0) -> dict:
+    """Each Table 2 setting against ``full``: paired bootstrap differences of image-only AUROC and F1."""
+    full = predictions[ABLATION_RUNS["full"]]
+    out = {}
+    for setting, run in ABLATION_RUNS.items():
+        if setting != "full":
+            out[setting] = compare_paths(full["y_test"], predictions[run]["test@image"], full["test@image"],
+                                         n_boot=n_boot, seed=seed)
+    return out
+
+
+def write_table2(rows: dict[str, dict], path: str | Path, comparisons: dict | None = None) -> dict:
+    keep = ("precision", "recall", "f1", "f1_ci", "auroc", "auroc_ci", "f1_tuned", "per_class_auroc",
+            "near_chance_classes")
+    settings = {}
+    for setting, run in ABLATION_RUNS.items():
+        row = rows[f"{run}@image"]
+        settings[setting] = {c: _json_float(row[c]) for c in keep}
+        settings[setting]["per_class_f1_tuned"] = _json_float(_per_class_tuned_f1(row))
+        if comparisons and setting in comparisons:
+            settings[setting]["minus_full"] = _json_float(comparisons[setting])
+    doc = {"settings": settings}
     _write_json(doc, path)
     return doc
 
@@ -123,6 +195,8 @@ def roc_points(rows_predictions: dict[str, tuple[np.ndarray, np.ndarray]], n_poi
 
 
 def _json_float(value):
+    if isinstance(value, dict):
+        return {k: _json_float(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_float(v) for v in value]
     if isinstance(value, (float, np.floating)):

@@ -63,7 +63,7 @@ from tqdm.auto import tqdm
 from vizecg.contract import LABELS
 from vizecg.evaluation.inference import (check_inputs, float_outputs, model_inputs, resolve_autocast_dtype,
                                          run_inference)
-from vizecg.evaluation.metrics import macro_auprc, macro_auroc, macro_f1
+from vizecg.evaluation.metrics import macro_auprc, macro_auroc, macro_f1, per_class_auroc
 from vizecg.training import distributed
 from vizecg.training.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 
@@ -145,7 +145,8 @@ def _open_tensorboard(log_dir: Path, purge_step: int | None):
 def fit(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dataset, *,
         out_dir: str | Path, epochs: int, batch_size: int, lr: float, lr_min: float = 0.0,
         weight_decay: float = 0.0, inputs: Sequence[str] = ("signal", "image"),
-        val_inputs: Sequence[str] | None = None, num_workers: int = 0, device: str | torch.device = "cpu",
+        val_inputs: Sequence[str] | None = None, monitor_inputs: dict[str, Sequence[str]] | None = None,
+        num_workers: int = 0, device: str | torch.device = "cpu",
         amp: str | bool = "auto", channels_last: bool | str = "auto", compile_model: bool = False,
         grad_accum_steps: int = 1, seed: int = 0, select_metric: str = "val_auroc",
         checkpoint_meta: dict | None = None, find_unused_parameters: bool | str = "auto",
@@ -167,6 +168,8 @@ def fit(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Datas
         weight_decay: Adam's L2 weight decay.
         inputs: model inputs during training; ``val_inputs`` (default: ``inputs``) during
             validation, e.g. ``("image",)`` to select a multimodal model on image-only inference.
+        monitor_inputs: further inference paths validated every epoch for the log only, by name,
+            e.g. ``{"signal": ("signal",)}`` adds ``val_auroc_signal`` (a multimodal model's teacher).
         num_workers: DataLoader worker processes per rank.
         device: "cpu", "cuda" (mapped to ``cuda:LOCAL_RANK`` under DDP) or a torch.device.
         amp: "auto" | "bf16" | "fp16" | "off" (autocast on CUDA only when "auto").
@@ -297,7 +300,8 @@ def fit(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Datas
                 train_set=train_set, train_loader=train_loader, train_sampler=train_sampler,
                 loader_generator=loader_generator, steps_per_epoch=steps_per_epoch,
                 grad_accum_steps=grad_accum_steps, val_loader=val_loader, inputs=inputs, val_inputs=val_inputs,
-                device=device, autocast_dtype=autocast_dtype, channels_last=use_channels_last, show=show)
+                device=device, autocast_dtype=autocast_dtype, channels_last=use_channels_last, show=show,
+                monitor_inputs={k: check_inputs(v) for k, v in (monitor_inputs or {}).items()})
             history.append(row)
             improved = _is_better(row[select_metric], best["value"], lower_is_better)
             if improved:
@@ -334,7 +338,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Datas
 def _run_epoch(*, epoch, epochs, seed, context, model, ddp_model, eval_model, loss_fn, optimizer, scheduler,
                scaler, train_set, train_loader, train_sampler, loader_generator, steps_per_epoch,
                grad_accum_steps, val_loader, inputs, val_inputs, device, autocast_dtype, channels_last,
-               show) -> dict:
+               show, monitor_inputs) -> dict:
     """Train one epoch and validate; return the history row (the same on every rank but for timings)."""
     epoch_start = time.perf_counter()
     this_seed = epoch_seed(seed, epoch, context.rank)
@@ -391,7 +395,13 @@ def _run_epoch(*, epoch, epochs, seed, context, model, ddp_model, eval_model, lo
     val = run_inference(eval_model, val_loader, inputs=val_inputs, device=device, autocast_dtype=autocast_dtype,
                         channels_last=channels_last, loss_fn=loss_fn, progress=show, desc="validate",
                         total=len(val_loader))
-    shards = distributed.all_gather_objects({
+    monitored = {}
+    for name, path_inputs in monitor_inputs.items():
+        result = run_inference(eval_model, val_loader, inputs=path_inputs, device=device,
+                               autocast_dtype=autocast_dtype, channels_last=channels_last, progress=show,
+                               desc=f"validate {name}", total=len(val_loader))
+        monitored[name] = (result.probs, result.targets)
+    shards = distributed.all_gather_objects({"monitored": monitored,
         "loss_sum": loss_sum, "parts_sum": parts_sum, "n": n_seen, "wait": wait, "train_seconds": train_seconds,
         "val_probs": val.probs, "val_targets": val.targets, "val_loss_sum": val.loss_sum,
         "val_parts_sum": val.loss_parts_sum, "val_n": val.n})
@@ -410,11 +420,19 @@ def _run_epoch(*, epoch, epochs, seed, context, model, ddp_model, eval_model, lo
     for key in sorted(val.loss_parts_sum):
         row[f"val_{key}"] = sum(s["val_parts_sum"].get(key, 0.0) for s in shards) / n_val
     row["val_auroc"] = macro_auroc(targets, probs)
+    # Per-class AUROC in every row: the learning curves that choose a recipe are read per class
+    # (1dAVb learns last and slowest; a macro mean hides it).
+    for label, value in zip(LABELS, per_class_auroc(targets, probs)):
+        row[f"val_auroc_{label}"] = float(value)
+    for name in monitor_inputs:
+        row[f"val_auroc_{name}"] = macro_auroc(np.concatenate([s["monitored"][name][1] for s in shards]),
+                                               np.concatenate([s["monitored"][name][0] for s in shards]))
     row["val_auprc"] = macro_auprc(targets, probs)
     row["val_f1"] = macro_f1(targets, probs, 0.5)
     slowest = max(s["train_seconds"] for s in shards)
     row["train_seconds"] = slowest
     row["samples_per_s"] = n_train / slowest if slowest > 0 else float("nan")
+    row["samples_seen"] = n_train * (epoch + 1)
     row["data_wait_frac"] = max(s["wait"] / s["train_seconds"] if s["train_seconds"] > 0 else 0.0 for s in shards)
     row["seconds"] = time.perf_counter() - epoch_start
     return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in row.items()}

@@ -1,0 +1,117 @@
+"""Learning curves of the image stream: per-class validation AUROC against samples seen and wall time.
+
+Chooses the CPU recipe (page size, encoder width) from measurement instead of guesswork.
+Each configuration trains the image-only ResNet18 of the study (``vizecg.models``
+``resnet18``, torchvision layout with a width knob) through the study's own training
+engine on the endless synthetic stream (``vizecg.data.stream``), clean paper-look pages,
+plain Adam at a constant learning rate (no schedule, so every point of the curve is the
+model a shorter run would have had), and validates on a fixed set of other synthetic
+records (seeds disjoint from the study's prepared data) after every ``--records`` pages.
+
+    python benchmarks/learning_curves.py --out reports/metrics/learning_curves.json
+
+The JSON holds one list of points per configuration (``samples_seen``, cumulative
+``train_seconds`` and ``wall_seconds``, ``val_auroc`` and ``val_auroc_<label>``), the
+machine, the thread count and the command. Notebook 03 plots it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vizecg.contract import LABELS  # noqa: E402
+from vizecg.data.stream import SyntheticStreamDataset  # noqa: E402
+from vizecg.models import create_loss, create_model  # noqa: E402
+from vizecg.render.training import TrainingImageRenderer  # noqa: E402
+from vizecg.training.engine import fit  # noqa: E402
+
+#: name -> (image height, image width, encoder base width, stem stride)
+CONFIGS = {
+    "w8_128x357": (128, 357, 8, 2),
+    "w16_128x357": (128, 357, 16, 2),
+    "w16_96x268": (96, 268, 16, 2),
+    "w16_160x446": (160, 446, 16, 2),
+    "w16_128x357_stem21": (128, 357, 16, (2, 1)),
+}
+TRAIN_SEED, VAL_SEED = 11, 12  # not the study's data seed (0), so nothing here sees its val/test records
+
+
+def run_config(name: str, *, records: int, epochs: int, val_records: int, batch_size: int, lr: float,
+               num_workers: int, seed: int) -> list[dict]:
+    height, width, base_width, stem = CONFIGS[name]
+    renderer = TrainingImageRenderer(height, width, seed=seed)  # the clean ecg_plot paper look
+    train = SyntheticStreamDataset(records, stream_seed=TRAIN_SEED, image_renderer=renderer, decimate=4,
+                                   gain_augment=(0.5, 2.0), seed=seed)
+    val = SyntheticStreamDataset(val_records, stream_seed=VAL_SEED, image_renderer=renderer, decimate=4,
+                                 seed=seed, distinct_epochs=False)
+    torch.manual_seed(seed)
+    model = create_model("resnet18", base_width=base_width, stem_stride=stem)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        result = fit(model, create_loss(model), train, val, out_dir=out, epochs=epochs, batch_size=batch_size,
+                     lr=lr, lr_min=lr, inputs=("image",), num_workers=num_workers, seed=seed,
+                     tensorboard=False)
+    wall = time.perf_counter() - start
+    history = result.history
+    points = []
+    train_seconds = history["train_seconds"].cumsum()
+    wall_seconds = history["seconds"].cumsum()
+    for i, row in history.iterrows():
+        point = {"epoch": int(row["epoch"]), "samples_seen": int(row["samples_seen"]),
+                 "train_seconds": float(train_seconds[i]), "wall_seconds": float(wall_seconds[i]),
+                 "val_auroc": float(row["val_auroc"])}
+        point.update({f"val_auroc_{label}": float(row[f"val_auroc_{label}"]) for label in LABELS})
+        points.append(point)
+    print(f"{name}: {wall:.0f} s, final macro AUROC {points[-1]['val_auroc']:.3f}", flush=True)
+    return points
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--records", type=int, default=2048, help="pages between validations")
+    parser.add_argument("--epochs", type=int, default=10, help="validations per configuration")
+    parser.add_argument("--val-records", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the training process")
+    parser.add_argument("--num-workers", type=int, default=1, help="DataLoader workers rendering pages")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("reports/metrics/learning_curves.json"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    result = {"command": "python benchmarks/learning_curves.py " + " ".join(argv or sys.argv[1:]),
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
+                          "threads": args.threads, "num_workers": args.num_workers},
+              "setup": {"records_per_validation": args.records, "val_records": args.val_records,
+                        "batch_size": args.batch_size, "lr": args.lr, "optimizer": "Adam, constant lr",
+                        "pages": "clean ecg_plot paper look", "model": "resnet18"},
+              "configs": {}}
+    if args.out.exists():  # a rerun keeps finished configurations
+        previous = json.loads(args.out.read_text())
+        result["configs"] = previous.get("configs", {})
+    for name in args.configs:
+        if name in result["configs"]:
+            print(f"{name}: already measured, kept", flush=True)
+            continue
+        height, width, base_width, stem = CONFIGS[name]
+        points = run_config(name, records=args.records, epochs=args.epochs, val_records=args.val_records,
+                            batch_size=args.batch_size, lr=args.lr, num_workers=args.num_workers, seed=args.seed)
+        result["configs"][name] = {"height": height, "width": width, "base_width": base_width,
+                                   "stem_stride": stem, "points": points}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

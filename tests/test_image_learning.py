@@ -1,0 +1,143 @@
+"""The image path learns: a positive control, its negative controls, the training stream and the curriculum.
+
+The positive control trains a tiny image ResNet18 through the study's own engine on
+clean rendered pages to tell sinus bradycardia from sinus tachycardia (beat spacing
+differs about twofold on the page). It must score well above chance, and the same
+recipe must stay at chance when the labels are shuffled or the pages blank: if images
+and labels were misaligned, pages empty or the normalisation broken, the positive
+control would fail with them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+from torch.utils.data import Dataset
+
+from vizecg.contract import LABELS
+from vizecg.data.dataset import image_tensor
+from vizecg.data.preprocess import preprocess_batch
+from vizecg.data.stream import RENDER_INDEX_OFFSET, SyntheticStreamDataset
+from vizecg.data.synthetic import generate
+from vizecg.evaluation import predict_probs
+from vizecg.models import create_loss, create_model
+from vizecg.render.training import TrainingImageRenderer
+from vizecg.training.engine import fit
+
+SB, ST = LABELS.index("SB"), LABELS.index("ST")
+PAGE = (96, 268)
+N_TRAIN, N_VAL = 320, 120
+
+
+class PageSet(Dataset):
+    """Pre-rendered pages and labels in memory (the positive control must be fast)."""
+
+    def __init__(self, images: torch.Tensor, labels: np.ndarray) -> None:
+        self.images, self.labels = images, labels.astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"image": self.images[i], "label": torch.from_numpy(self.labels[i]), "index": i}
+
+
+@pytest.fixture(scope="module")
+def sb_st_pages() -> tuple[torch.Tensor, np.ndarray]:
+    """Clean paper-look pages of records that are SB or ST (and nothing else), half each."""
+    raw, labels = generate(N_TRAIN + N_VAL, seed=7, prevalence={"SB": 0.5, "ST": 0.5, "1dAVb": 0.0, "RBBB": 0.0,
+                                                                 "LBBB": 0.0, "AF": 0.0}, label_noise=0.0)
+    signals, _ = preprocess_batch(raw, 400)
+    renderer = TrainingImageRenderer(*PAGE)
+    images = torch.stack([image_tensor(renderer(signal, i)) for i, signal in enumerate(signals)])
+    return images, labels
+
+
+def train_and_score(images: torch.Tensor, labels: np.ndarray, tmp_path, epochs: int = 8) -> float:
+    """Val AUROC of ST against SB after training a width-4 image ResNet18 on the first N_TRAIN pages."""
+    torch.manual_seed(0)
+    model = create_model("resnet18", base_width=4)
+    train, val = PageSet(images[:N_TRAIN], labels[:N_TRAIN]), PageSet(images[N_TRAIN:], labels[N_TRAIN:])
+    fit(model, create_loss(model), train, val, out_dir=tmp_path, epochs=epochs, batch_size=16, lr=3e-3,
+        lr_min=1e-4, inputs=("image",), progress=False, tensorboard=False)
+    probs = predict_probs(model, val, inputs=("image",), batch_size=64, device="cpu", progress=False)
+    keep = labels[N_TRAIN:, SB] + labels[N_TRAIN:, ST] == 1
+    return float(roc_auc_score(labels[N_TRAIN:][keep, ST], probs[keep, ST]))
+
+
+def test_positive_control_learns_sb_against_st_from_clean_pages(sb_st_pages, tmp_path) -> None:
+    images, labels = sb_st_pages
+    rhythm = labels[:, SB] + labels[:, ST]
+    assert rhythm.mean() > 0.9, "the generator should make nearly every record SB or ST here"
+    assert 0.3 < labels[:, ST].mean() < 0.7
+    assert train_and_score(images, labels, tmp_path) > 0.9
+
+
+def test_negative_control_shuffled_labels_stay_at_chance(sb_st_pages, tmp_path) -> None:
+    images, labels = sb_st_pages
+    shuffled = labels[np.random.default_rng(0).permutation(len(labels))]
+    assert train_and_score(images, shuffled, tmp_path) < 0.75
+
+
+def test_negative_control_blank_pages_stay_at_chance(sb_st_pages, tmp_path) -> None:
+    images, labels = sb_st_pages
+    blank = torch.ones_like(images)
+    assert train_and_score(blank, labels, tmp_path, epochs=2) < 0.75
+
+
+# --- the endless training stream ----------------------------------------------------------------
+
+def test_stream_is_deterministic_and_new_every_epoch() -> None:
+    renderer = TrainingImageRenderer(64, 178, randomize_style=True, artifact_severity=(0.0, 0.5))
+    make = lambda: SyntheticStreamDataset(4, stream_seed=3, holdout_seed=0, image_renderer=renderer,  # noqa: E731
+                                          decimate=4, gain_augment=(0.5, 2.0))
+    a, b = make(), make()
+    first = a[1]
+    assert torch.equal(first["image"], b[1]["image"]) and torch.equal(first["signal"], b[1]["signal"])
+    assert first["signal"].shape == (12, 1024) and first["image"].shape == (3, 64, 178)
+    assert first["index"] == RENDER_INDEX_OFFSET + 1
+    a.set_epoch(1)
+    assert a.record_index(1) == 5
+    assert not torch.equal(a[1]["signal"], first["signal"])
+    repeat = SyntheticStreamDataset(4, stream_seed=3, distinct_epochs=False, decimate=4)
+    repeat.set_epoch(3)
+    assert repeat.record_index(1) == 1
+
+
+def test_stream_labels_and_signals_are_the_generator_records() -> None:
+    stream = SyntheticStreamDataset(6, stream_seed=5, decimate=1)
+    raw, labels = generate(6, seed=5)
+    signals, _ = preprocess_batch(raw, 400)
+    for i in range(6):
+        item = stream[i]
+        np.testing.assert_array_equal(item["label"].numpy(), labels[i].astype(np.float32))
+        np.testing.assert_allclose(item["signal"].numpy(), signals[i].T, atol=1e-6)
+
+
+def test_stream_refuses_the_holdout_seed_and_bad_sizes() -> None:
+    with pytest.raises(ValueError, match="share their patients"):
+        SyntheticStreamDataset(8, stream_seed=0, holdout_seed=0)
+    with pytest.raises(ValueError, match="records_per_epoch"):
+        SyntheticStreamDataset(0, stream_seed=1)
+    with pytest.raises(IndexError):
+        SyntheticStreamDataset(2, stream_seed=1)[2]
+
+
+# --- the curriculum -----------------------------------------------------------------------------
+
+def test_curriculum_starts_clean_and_ramps_to_the_full_mix() -> None:
+    signal = generate(1, seed=1)[0][0]
+    clean = TrainingImageRenderer(64, 178)
+    ramped = TrainingImageRenderer(64, 178, randomize_style=True, artifact_severity=(0.2, 0.8), curriculum=(2, 4))
+    assert [ramped.broad_fraction(e) for e in range(6)] == [0.0, 0.0, pytest.approx(1 / 3), pytest.approx(2 / 3),
+                                                            1.0, 1.0]
+    for index in range(5):  # before start_epoch every page is the clean paper look
+        np.testing.assert_array_equal(ramped(signal, index, epoch=1), clean(signal, index))
+    full = TrainingImageRenderer(64, 178, randomize_style=True, artifact_severity=(0.2, 0.8))
+    for index in range(5):  # from full_epoch on, the curriculum is the plain randomised renderer
+        np.testing.assert_array_equal(ramped(signal, index, epoch=4), full(signal, index, epoch=4))
+    broad_share = np.mean([ramped.style_for(i, 3) != clean.style or ramped._look(i, 3)[1] > 0 for i in range(300)])
+    assert 0.5 < broad_share < 0.8  # about 2/3 of the pages are broad at epoch 3
+    with pytest.raises(ValueError, match="curriculum"):
+        TrainingImageRenderer(64, 178, curriculum=(3, 1))

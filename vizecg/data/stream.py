@@ -1,0 +1,105 @@
+"""A training set that never repeats: synthetic records generated per ``(seed, epoch, item)``.
+
+A fixed prepared set of a thousand records is what starved the image models: a
+network that must learn where a QRS complex sits on a page needs tens of thousands
+of pages, and the generator makes about 400 records per second per core, cheaper
+than storing them. :class:`SyntheticStreamDataset` therefore draws epoch ``e``'s
+item ``i`` as record ``e * records_per_epoch + i`` of the synthetic dataset
+``stream_seed``, preprocessed exactly as the prepared file's records are
+(:func:`vizecg.data.preprocess.preprocess_batch`), and yields the same item dicts
+as :class:`vizecg.data.dataset.ECGDataset`.
+
+Why this keeps the study sound:
+
+* **Deterministic.** A record is a pure function of ``(stream_seed, index)``
+  (:func:`vizecg.data.synthetic.generate`), the augmentation of ``(seed, index,
+  epoch)``; any worker count, visiting order or resume sees the same items.
+* **Patient-wise split.** Synthetic patient ids carry the dataset seed, so the
+  stream's patients (seed ``stream_seed``) can never be the validation or test
+  patients of the prepared file (seed ``data.source_options.seed``); the
+  constructor refuses equal seeds.
+* **One pipeline.** Gain augmentation and the image renderer are the ones
+  :class:`~vizecg.data.dataset.ECGDataset` applies, through the same helpers.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vizecg.contract import SAMPLE_RATE_HZ, ContractError
+from vizecg.data.dataset import ImageRenderer, decimate_signal, gain_augmented, image_tensor
+from vizecg.data.preprocess import preprocess_batch
+from vizecg.data.synthetic import generate
+
+#: Offset between the stream's record indices and the renderer's index space, so that a
+#: stream record never shares its page look with a prepared record of the same number.
+RENDER_INDEX_OFFSET = 1 << 40
+
+
+class SyntheticStreamDataset(Dataset):
+    """``records_per_epoch`` fresh synthetic records per epoch (call :meth:`set_epoch` each epoch).
+
+    Args:
+        records_per_epoch: items per epoch (``len(self)``).
+        stream_seed: the synthetic dataset the records come from; must differ from
+            ``holdout_seed``.
+        holdout_seed: seed of the prepared validation/test records (to refuse overlap).
+        generator_options: prevalence and :class:`~vizecg.data.synthetic.SyntheticOptions` fields.
+        decimate, image_renderer, gain_augment, seed: as in :class:`~vizecg.data.dataset.ECGDataset`.
+        distinct_epochs: ``True`` draws new records every epoch (an endless stream);
+            ``False`` repeats the same ``records_per_epoch`` records with new augmentation.
+    """
+
+    def __init__(self, records_per_epoch: int, *, stream_seed: int, holdout_seed: int | None = None,
+                 generator_options: Mapping | None = None, decimate: int = 1,
+                 image_renderer: ImageRenderer | None = None, gain_augment: tuple[float, float] | None = None,
+                 seed: int = 0, distinct_epochs: bool = True) -> None:
+        if records_per_epoch < 1:
+            raise ValueError(f"records_per_epoch must be >= 1, got {records_per_epoch}")
+        if holdout_seed is not None and int(stream_seed) == int(holdout_seed):
+            raise ValueError(f"stream_seed {stream_seed} equals the seed of the prepared validation/test records; "
+                             "the training stream would share their patients")
+        self.records_per_epoch = int(records_per_epoch)
+        self.stream_seed = int(stream_seed)
+        self.generator_options = dict(generator_options or {})
+        self.decimate = int(decimate)
+        self.image_renderer = image_renderer
+        self.gain_augment = None if gain_augment is None else (float(gain_augment[0]), float(gain_augment[1]))
+        self.seed = int(seed)
+        self.distinct_epochs = bool(distinct_epochs)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.records_per_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select epoch ``epoch``'s records (when ``distinct_epochs``) and augmentation."""
+        self.epoch = int(epoch)
+
+    def record_index(self, item: int) -> int:
+        """Index in the synthetic dataset ``stream_seed`` of ``item`` in the current epoch."""
+        return (self.epoch * self.records_per_epoch if self.distinct_epochs else 0) + int(item)
+
+    def __getitem__(self, item: int) -> dict:
+        if not 0 <= item < len(self):
+            raise IndexError(f"synthetic stream: item {item} out of range for {len(self)} records")
+        index = self.record_index(item)
+        raw, labels = generate(1, self.stream_seed, start=index, **self.generator_options)
+        source = f"synthetic stream (seed={self.stream_seed}, record {index})"
+        signals, _ = preprocess_batch(raw, SAMPLE_RATE_HZ, source=source)
+        signal = signals[0]  # (4096, 12) mV
+        render_index = RENDER_INDEX_OFFSET + index
+        if self.gain_augment is not None:
+            signal = gain_augmented(signal, self.gain_augment, np.random.default_rng([self.seed, render_index,
+                                                                                       self.epoch]))
+        out = {"signal": torch.from_numpy(np.ascontiguousarray(decimate_signal(signal.T, self.decimate), np.float32)),
+               "label": torch.from_numpy(labels[0].astype(np.float32)), "index": render_index}
+        if self.image_renderer is not None:
+            try:
+                out["image"] = image_tensor(self.image_renderer(signal, render_index, self.epoch))
+            except ContractError as error:
+                raise ContractError(f"{source}: {error}") from error
+        return out
