@@ -35,7 +35,7 @@ class StreamHead(nn.Module):
 @register_model(
     "vizecgnet",
     tiny_options={"signal_width": 4, "image_width": 4, "embed_dim": 16, "head_hidden": 16, "num_heads": 2},
-    default_options={"signal_width": 16, "image_width": 16, "embed_dim": 128, "num_heads": 4},
+    default_options={"signal_width": 8, "image_width": 16, "embed_dim": 64, "num_heads": 4},
     paper_options={"signal_width": 64, "image_width": 64, "embed_dim": 256, "num_heads": 8},
     paper_params_m=11.17, paper_ms={"signal": 37.1, "image": 39.3})
 class VizECGNet(EcgClassifier):

@@ -1,7 +1,9 @@
 """Attention maps of VizECGNet, reduced to what a reader can look at.
 
 The model returns per-head weights ``(B, heads, Lq, Lk)`` for ``cmam_signal`` (signal queries,
-image keys), ``cmam_image`` (image queries, signal keys), ``smam_signal`` and ``smam_image``.
+image keys), ``cmam_image`` (the image stream's deployed pass: image queries, image keys under the
+missing-modality rule), ``cmam_image_fused`` (its cross-modal pass, signal keys; only with both
+inputs), ``smam_signal``, ``smam_image`` and ``smam_image_fused``.
 Signal tokens are lead-major over a ``(12, T')`` grid, image tokens row-major over ``(H', W')``.
 A map is reduced to the attention each *key* token receives, averaged over queries (and over
 heads unless one is chosen), then laid out on the key grid: over the image for keys from the
@@ -14,7 +16,8 @@ import torch
 
 MODULES = {
     "CMAM signal<-image": ("cmam_signal", "image"),
-    "CMAM image<-signal": ("cmam_image", "signal"),
+    "CMAM image (deployed, image-only)": ("cmam_image", "image"),
+    "CMAM image<-signal (training pass)": ("cmam_image_fused", "signal"),
     "SMAM signal": ("smam_signal", "signal"),
     "SMAM image": ("smam_image", "image"),
 }
@@ -43,7 +46,10 @@ def key_attention(outputs: dict, module: str, head: int | None = None) -> tuple[
     w = w.mean(0) if head is None else w[head]  # (Lq, Lk)
     received = w.mean(0).cpu().numpy()          # (Lk,)
     # With one modality absent, CMAM follows the image-only rule and attends to its own stream.
-    context = outputs.get("cmam_context", {}).get(name.split("_")[1], key_stream) if name.startswith("cmam") else key_stream
+    if name.startswith("cmam") and not name.endswith("_fused"):
+        context = outputs.get("cmam_context", {}).get(name.split("_")[1]) or key_stream
+    else:
+        context = key_stream
     rows, cols = outputs["token_grid"][context]
     return received.reshape(rows, cols), context
 

@@ -35,6 +35,30 @@ def run_notebook(notebook: str | Path, html: str | Path, parameters: dict, execu
     return html
 
 
+CHECK_MARKER = "NBVAL_CHECK_OUTPUT"
+
+
+def refresh_check_outputs(notebook: str | Path, executed: str | Path) -> int:
+    """Copy the outputs of the ``NBVAL_CHECK_OUTPUT`` cells of an executed run into ``notebook``.
+
+    The committed notebooks carry only those outputs (nbval compares them in the test suite);
+    after a notebook's checks change, run it on the smoke profile and refresh them with this.
+    Returns the number of cells refreshed.
+    """
+    import nbformat
+
+    source, run = nbformat.read(notebook, as_version=4), nbformat.read(executed, as_version=4)
+    run_checks = [c for c in run.cells if c.cell_type == "code" and CHECK_MARKER in c.source]
+    checks = [c for c in source.cells if c.cell_type == "code" and CHECK_MARKER in c.source]
+    if [c.source for c in checks] != [c.source for c in run_checks]:
+        raise ValueError(f"{executed} is not a run of the current {notebook}: its check cells differ")
+    for cell, ran in zip(checks, run_checks):
+        cell.outputs = [o for o in ran.outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"]
+        cell.execution_count = None
+    nbformat.write(source, notebook)
+    return len(checks)
+
+
 def _parse_value(text: str):
     # YAML scalars so that "-p epochs 3" gives an int and "-p run vizecgnet" a string.
     return yaml.safe_load(text)
@@ -46,9 +70,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--html", required=True, help="where to write the HTML report")
     parser.add_argument("--executed", help="where to write the executed notebook (default reports/notebooks/)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    parser.add_argument("--refresh-checks", action="store_true",
+                        help=f"after the run, copy its {CHECK_MARKER} outputs into the notebook (smoke profile)")
     args = parser.parse_args(argv)
     params = {name: _parse_value(value) for name, value in args.parameter}
     print(run_notebook(args.notebook, args.html, params, args.executed))
+    if args.refresh_checks:
+        executed = args.executed or Path("reports/notebooks") / Path(args.html).with_suffix(".ipynb").name
+        print(f"refreshed {refresh_check_outputs(args.notebook, executed)} check cell(s) of {args.notebook}")
 
 
 if __name__ == "__main__":

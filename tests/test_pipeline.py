@@ -1,0 +1,96 @@
+"""dvc.yaml against the code and params.yaml: a stage reruns when anything it reads changes.
+
+Every stage runs a notebook that imports ``vizecg``; the simplest complete rule is that
+each stage depends on its notebook and on the whole package. The params a stage
+declares must exist in every profile, and what one stage writes and another reads must
+be a declared output.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+STAGES = PIPELINE["stages"]
+
+
+def notebook_of(stage: dict) -> str | None:
+    command = stage.get("cmd") or stage.get("do", {}).get("cmd", "")
+    found = re.search(r"(notebooks/\S+\.ipynb)", command)
+    return found.group(1) if found else None
+
+
+def deps_of(stage: dict) -> list[str]:
+    return list(stage.get("deps") or stage.get("do", {}).get("deps", []))
+
+
+def imports_vizecg(notebook: str) -> bool:
+    cells = json.loads((ROOT / notebook).read_text())["cells"]
+    return any(re.search(r"^\s*(from|import) vizecg", "".join(c["source"]), re.M) for c in cells if c["cell_type"] == "code")
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_depends_on_its_notebook_and_what_it_imports(name: str) -> None:
+    stage = STAGES[name]
+    notebook = notebook_of(stage)
+    assert notebook, f"stage {name} runs no notebook"
+    assert (ROOT / notebook).is_file(), f"stage {name}: {notebook} does not exist"
+    deps = deps_of(stage)
+    assert notebook in deps, f"stage {name} does not depend on its notebook {notebook}"
+    if imports_vizecg(notebook):
+        assert "vizecg" in deps, f"stage {name}: {notebook} imports vizecg but the stage does not depend on vizecg/"
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+@pytest.mark.parametrize("profile", sorted(PARAMS["profiles"]))
+def test_declared_params_exist_in_every_profile(name: str, profile: str) -> None:
+    stage = STAGES[name]
+    declared = stage.get("params") or stage.get("do", {}).get("params", [])
+    items = PARAMS["train_runs"] if "foreach" in stage else [None]
+    for item in items:
+        for key in declared:
+            key = key.replace("${profile}", profile).replace("${item}", str(item))
+            node = PARAMS
+            for part in key.split("."):
+                assert isinstance(node, dict) and part in node, f"stage {name}: param {key} missing in params.yaml"
+                node = node[part]
+
+
+def test_every_read_artifact_is_a_declared_output() -> None:
+    outputs = set()
+    for stage in STAGES.values():
+        body = stage.get("do", stage)
+        for out in body.get("outs", []) + body.get("metrics", []) + body.get("plots", []):
+            outputs.add(next(iter(out)) if isinstance(out, dict) else out)
+    for name, stage in STAGES.items():
+        for dep in deps_of(stage):
+            if dep.startswith("data/"):
+                produced = any(dep == o or dep.startswith(o.replace("${item}", "")) or o.startswith(dep + "/")
+                               for o in outputs)
+                assert produced, f"stage {name} reads {dep}, which no stage declares as an output"
+
+
+def test_train_runs_are_all_defined() -> None:
+    assert set(PARAMS["train_runs"]) <= set(PARAMS["runs"])
+
+
+@pytest.mark.parametrize("profile, preset", [("smoke", "tiny_options"), ("default", "default_options"),
+                                             ("paper", "paper_options")])
+def test_model_sizes_in_params_match_the_registry_presets(profile: str, preset: str) -> None:
+    """Model sizes live in two places (the registry's presets, which tests and benchmarks use, and
+    params.yaml, which the study uses); they must say the same thing."""
+    from vizecg.models import list_models, model_info
+
+    def plain(options: dict) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+    options = PARAMS["profiles"][profile]["model_options"]
+    differing = {name: (options.get(name, {}), plain(model_info(name)[preset])) for name in list_models()
+                 if plain(options.get(name, {})) != plain(model_info(name)[preset])}
+    assert not differing, f"params.yaml {profile} model_options differ from the registry's {preset}: {differing}"
