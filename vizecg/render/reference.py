@@ -25,28 +25,9 @@ import cv2
 import numpy as np
 
 from vizecg.render.style import (BLACK_RGB, ECG_PLOT_LINE_WIDTH_PT, ECG_PLOT_TRACE_RGB, PAPER_HEIGHT_PX,
-                                 PAPER_WIDTH_PX, RenderStyle)
+                                 PAPER_WIDTH_PX, RenderStyle, unsupported_by_ecg_plot)
 
 ECG_PLOT_VERSION = "0.2.8"
-
-
-def unsupported_by_ecg_plot(style: RenderStyle) -> list[str]:
-    """Reasons ecg_plot 0.2.8 cannot draw ``style`` (empty when it can)."""
-    problems = []
-    if style.layout != "2x6":
-        problems.append(f"layout {style.layout!r} (ecg_plot draws only 2x6)")
-    if style.paper_speed_mm_s != 25.0:
-        problems.append(f"paper speed {style.paper_speed_mm_s:g} mm/s (ecg_plot draws 25 mm/s)")
-    expected_trace = {"red": ECG_PLOT_TRACE_RGB, "grey": BLACK_RGB}.get(style.grid_colour)
-    if expected_trace is None:
-        problems.append(f"grid colour {style.grid_colour!r} (ecg_plot has red, or grey with style='bw')")
-    elif tuple(style.trace_colour) != expected_trace:
-        problems.append(f"trace colour {tuple(style.trace_colour)} (ecg_plot's {style.grid_colour} grid uses {expected_trace})")
-    if abs(style.line_width_pt - ECG_PLOT_LINE_WIDTH_PT) > 1e-9 or abs(style.grid_line_width_pt - 0.5) > 1e-9:
-        problems.append("line widths other than ecg_plot's 0.5 pt")
-    if not style.show_axis_ticks:
-        problems.append("no axis ticks (ecg_plot always draws them)")
-    return problems
 
 
 def _check_ecg_plot_version() -> None:

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from vizecg.render.artifacts import ArtifactConfig, apply_artifacts
+from vizecg.render.draw import render_ecg
 from vizecg.render.style import (BLACK_RGB, ECG_PLOT_HEADER, ECG_PLOT_TRACE_RGB, RenderStyle)
 
 ARTIFACT_MIXES: tuple[str, ...] = ("random", "photo", "scan", "uniform")
@@ -176,8 +177,6 @@ class TrainingImageRenderer:
 
     def __call__(self, signal: np.ndarray, index: int, epoch: int = 0) -> np.ndarray:
         import cv2
-
-        from vizecg.render import render_ecg
 
         # One OpenCV thread per worker: DataLoader workers already run in parallel with the
         # training process, and nested thread pools on a 2-core machine only contend.
