@@ -7,8 +7,9 @@ table or background around the paper, perspective, a few degrees of rotation, co
 paper, uneven light, white margins with printed header text. :func:`prepare_page` removes
 what can be removed reliably and leaves the rest to the model's augmentation:
 
-1. :func:`load_image`: any PNG, JPEG, BMP, TIFF (EXIF orientation applied, alpha flattened on
-   white, palette/grey/16-bit converted) or the first page of a PDF -> uint8 RGB.
+1. :func:`load_image`: any PNG, JPEG, BMP, TIFF, GIF or WebP (first frame, EXIF orientation
+   applied, alpha flattened on white, palette/grey/CMYK/16-bit converted) or the first page of
+   a PDF -> uint8 RGB, with the decoded size bounded before decoding (decompression bombs).
 2. :func:`limit_resolution`: very large scans are shrunk (long side at most
    :data:`WORK_LONG_SIDE` px) because every later step and the model see far fewer pixels.
 3. :func:`find_paper_quad` + :func:`warp_quad`: in a photo whose paper does not fill the
@@ -36,6 +37,9 @@ reason instead of being given confident-looking probabilities.
 from __future__ import annotations
 
 import io
+import math
+import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,11 +47,37 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pdf")
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".jfif", ".bmp", ".tif", ".tiff", ".gif", ".webp",
+                                   ".pdf")
 """File suffixes (lower case) that :func:`load_image` reads and that a folder expands to."""
+
+UNSUPPORTED_IMAGE_SUFFIXES: dict[str, str] = {
+    ".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".jp2": "JPEG 2000", ".j2k": "JPEG 2000",
+    ".svg": "SVG", ".eps": "EPS", ".dng": "DNG (camera raw)"}
+"""Image formats people send that are not read. A folder still lists them, so each gets an
+error saying so instead of being skipped without a word."""
+
+READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "BMP", "TIFF", "GIF", "WEBP")
+"""Pillow formats :func:`load_image` decodes, whatever the file is called. Only these: Pillow
+identifies many more formats by content, some of them through external programs (EPS runs
+Ghostscript), which a renamed hostile file must not reach. (Pillow's JPEG opener also returns
+the MPO files some cameras write as .jpg.)"""
 
 MIN_IMAGE_SIDE: int = 64
 """Smaller images cannot hold a readable 12-lead page (a 10 s lead needs tens of pixels)."""
+
+MAX_ASPECT_RATIO: float = 10.0
+"""Longest page side over shortest side. 12-lead pages are about 1.3-2.2 and a single rhythm
+strip about 6; longer and thinner images are not pages (and leave nothing of one once shrunk)."""
+
+MAX_IMAGE_PIXELS: int = 40_000_000
+"""Largest decoded raster (pixels). An A4 or Letter page scanned at 600 dpi is 35 MP. Checked
+from the file header *before* decoding, so a decompression bomb (a few KB claiming a huge
+image) costs nothing; decoding one this size needs about 0.3 GB."""
+
+MAX_JPEG_PIXELS: int = 4 * MAX_IMAGE_PIXELS
+"""Largest JPEG accepted at all: libjpeg decodes a JPEG over :data:`MAX_IMAGE_PIXELS` at half
+size or less directly (DCT scaling), so a 48-108 MP phone photo is read within the same budget."""
 
 WORK_LONG_SIDE: int = 1600
 """Long side (px) above which pages are shrunk before preprocessing; models use far fewer."""
@@ -59,7 +89,12 @@ SKEW_LONG_SIDE: int = 512
 """Long side (px) of the ink map on which :func:`estimate_skew` searches."""
 
 PDF_RENDER_DPI: float = 200.0
-"""Resolution at which the first PDF page is rasterised (enough for a 1 mm grid)."""
+"""Resolution at which the first PDF page is rasterised (enough for a 1 mm grid) ..."""
+
+PDF_MAX_PIXELS: int = 16_000_000
+"""... unless that raster would exceed this many pixels (an A2 page at 200 dpi): a PDF page can
+be any size (up to 200 x 200 inches and more), so a large page is rasterised at the lower
+resolution that fits this cap instead of exhausting memory."""
 
 
 class PageReadError(ValueError):
@@ -71,89 +106,201 @@ class PageReadError(ValueError):
 # ---------------------------------------------------------------------------------------------
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file (PNG, JPEG, BMP, TIFF, or the first page of a PDF) as uint8 RGB ``(H, W, 3)``.
+    """Read an image file (PNG, JPEG, BMP, TIFF, GIF, WebP, or the first page of a PDF) as uint8 RGB ``(H, W, 3)``.
 
-    EXIF orientation is applied (phone photos are often stored sideways), transparency is
-    flattened on white (the paper colour), palette, grey, bilevel, CMYK and 16/32-bit images
-    are converted to 8-bit RGB. PDFs are recognised by their ``%PDF-`` signature, not by name.
+    The content decides the format, not the name (a PNG called .jpg is read; PDFs are
+    recognised by their ``%PDF-`` signature). Multi-frame files (multi-page TIFF, animated
+    GIF/WebP/PNG) give their first frame. EXIF orientation is applied (phone photos are often
+    stored sideways), transparency is flattened on white (the paper colour), palette, grey,
+    bilevel, CMYK and 16/32-bit images are converted to 8-bit RGB.
 
-    Raises :class:`PageReadError` naming the file when it is missing, a directory, empty, not
-    a readable image (corrupt, truncated, text), or smaller than :data:`MIN_IMAGE_SIDE` pixels.
+    The work is bounded before decoding: rasters over :data:`MAX_IMAGE_PIXELS` are refused
+    from their header (large JPEGs are decoded at reduced size instead, see
+    :data:`MAX_JPEG_PIXELS`) and PDF pages are rasterised under :data:`PDF_MAX_PIXELS`.
+
+    Raises :class:`PageReadError` naming the file when it is missing, not a regular file,
+    unreadable, empty, not a readable image (corrupt, truncated, text, unsupported format),
+    too large, smaller than :data:`MIN_IMAGE_SIDE` pixels or more elongated than
+    :data:`MAX_ASPECT_RATIO`.
     """
     path = Path(path)
-    if not path.exists():
-        raise PageReadError(f"{path}: no such file")
-    if path.is_dir():
-        raise PageReadError(f"{path}: is a directory, not an image file")
-    if path.stat().st_size == 0:
-        raise PageReadError(f"{path}: file is empty (0 bytes)")
-    with path.open("rb") as handle:
-        signature = handle.read(5)
+    _check_regular_file(path)
+    try:
+        with path.open("rb") as handle:
+            signature = handle.read(5)
+    except OSError as error:
+        raise PageReadError(f"{path}: cannot be read ({error.strerror or error})") from None
     rgb = _render_pdf_first_page(path) if signature == b"%PDF-" else _read_raster(path)
     height, width = rgb.shape[:2]
     if min(height, width) < MIN_IMAGE_SIDE:
         raise PageReadError(
             f"{path}: image is only {width}x{height} px; an ECG page needs at least "
             f"{MIN_IMAGE_SIDE} px per side")
+    if max(height, width) > MAX_ASPECT_RATIO * min(height, width):
+        raise PageReadError(
+            f"{path}: image is {width}x{height} px, {max(height, width) / min(height, width):.0f} times longer "
+            f"than wide; an ECG page is at most {MAX_ASPECT_RATIO:g} times")
     return rgb
 
 
-def _read_raster(path: Path) -> np.ndarray:
-    """Decode a raster file with Pillow; fall back to OpenCV for TIFF variants Pillow refuses."""
+def _check_regular_file(path: Path) -> None:
+    """Refuse what is not a non-empty regular file before opening it: opening a named pipe
+    blocks forever and a device (a link to /dev/zero) never ends."""
     try:
-        with Image.open(path) as image:
+        info = path.stat()
+    except FileNotFoundError:
+        raise PageReadError(f"{path}: no such file") from None
+    except OSError as error:
+        raise PageReadError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise PageReadError(f"{path}: is a directory, not an image file")
+    if not stat.S_ISREG(info.st_mode):
+        raise PageReadError(f"{path}: is not a regular file (a pipe, socket or device), not an image file")
+    if info.st_size == 0:
+        raise PageReadError(f"{path}: file is empty (0 bytes)")
+
+
+def _unreadable_message(path: Path) -> str:
+    name = UNSUPPORTED_IMAGE_SUFFIXES.get(path.suffix.lower())
+    if name is not None:
+        return f"{path}: {name} images are not supported; save the page as PNG, JPEG or PDF"
+    return f"{path}: not a readable image (expected PNG, JPEG, BMP, TIFF, GIF, WebP or PDF)"
+
+
+def _read_raster(path: Path) -> np.ndarray:
+    """Decode a raster file with Pillow (first frame), its size checked before any pixel is decoded."""
+    Image.init()  # registers every plugin: ``formats=`` fails on one not imported yet (TIFF, WEBP)
+    with warnings.catch_warnings():
+        # Pillow warns from 89 MP on; the stricter cap below refuses those with a clear message.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path, formats=READ_FORMATS)
+        except UnidentifiedImageError:
+            raise PageReadError(_unreadable_message(path)) from None
+        except Image.DecompressionBombError as error:
+            raise PageReadError(f"{path}: image is implausibly large for a page, refused before decoding "
+                                f"({error})") from None
+        except Exception as error:  # a malformed header surfaces as many types (struct.error, SyntaxError, ...)
+            raise PageReadError(f"{path}: corrupt image header ({_describe(error)})") from None
+    with image:
+        _bound_decoded_size(path, image)
+        try:
             image.load()
-            upright = ImageOps.exif_transpose(image)
-            return pil_to_rgb8(upright)
-    except UnidentifiedImageError:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            decoded = _read_with_opencv(path)
-            if decoded is not None:
-                return decoded
-        raise PageReadError(
-            f"{path}: not a readable image (expected PNG, JPEG, BMP, TIFF or PDF)") from None
-    except Image.DecompressionBombError as error:
-        raise PageReadError(f"{path}: image is implausibly large for a page ({error})") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            decoded = _read_with_opencv(path)
-            if decoded is not None:
-                return decoded
-        raise PageReadError(f"{path}: corrupt or truncated image ({error})") from None
+        except MemoryError:
+            raise PageReadError(f"{path}: ran out of memory decoding the image") from None
+        except Exception as error:  # truncated or corrupt data: OSError, SyntaxError, ValueError, EOFError, ...
+            if image.format == "TIFF":  # 16-bit or float TIFF variants Pillow refuses; size already checked
+                decoded = _read_with_opencv(path)
+                if decoded is not None:
+                    return decoded
+            raise PageReadError(f"{path}: corrupt or truncated image ({_describe(error)})") from None
+        try:
+            ImageOps.exif_transpose(image, in_place=True)
+        except Exception:  # a damaged EXIF block loses the orientation, not the page
+            pass
+        try:
+            return pil_to_rgb8(image)
+        except ValueError as error:
+            raise PageReadError(f"{path}: colour model {image.mode} cannot be converted to RGB ({error})") from None
+
+
+def _bound_decoded_size(path: Path, image: Image.Image) -> None:
+    """Refuse an image whose header claims more than :data:`MAX_IMAGE_PIXELS`, before decoding.
+
+    A JPEG up to :data:`MAX_JPEG_PIXELS` is instead set to decode at 1/2, 1/4 or 1/8 size
+    (``Image.draft``: libjpeg scales while decoding, the full raster never exists).
+    """
+    width, height = image.size
+    pixels = width * height
+    if pixels <= MAX_IMAGE_PIXELS:
+        return
+    if image.format in ("JPEG", "MPO") and pixels <= MAX_JPEG_PIXELS:
+        factor = next(f for f in (2, 4, 8) if math.ceil(width / f) * math.ceil(height / f) <= MAX_IMAGE_PIXELS)
+        image.draft(image.mode, (width // factor, height // factor))
+        if image.size[0] * image.size[1] <= MAX_IMAGE_PIXELS:
+            return
+    raise PageReadError(
+        f"{path}: image is {width}x{height} px ({pixels / 1e6:.0f} MP), more than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP "
+        "a page may have (refused before decoding; scan at 600 dpi or less)")
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: first line of the message``, for error messages that must stay on one line."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
 
 
 def _read_with_opencv(path: Path) -> np.ndarray | None:
-    """Decode with OpenCV (handles 16-bit-per-channel RGB TIFFs); ``None`` when it cannot."""
+    """Decode with OpenCV (TIFF variants Pillow refuses); ``None`` when it cannot.
+
+    Only called once Pillow has read the header and :func:`_bound_decoded_size` accepted it.
+    """
     data = np.fromfile(str(path), dtype=np.uint8)
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    try:
+        decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
     if decoded is None:
         return None
     if decoded.ndim == 2:
         decoded = decoded[:, :, None]
-    channels = decoded.shape[2]
-    values = _scale_to_unit(decoded)
+    values = _to_uint8(decoded)
+    channels = values.shape[2]
     if channels == 1:
-        return _unit_to_uint8(np.repeat(values, 3, axis=2))
+        return np.ascontiguousarray(np.repeat(values, 3, axis=2))
     if channels == 4:
-        bgr, alpha = values[:, :, :3], values[:, :, 3:]
-        values = bgr * alpha + (1.0 - alpha)
-    return _unit_to_uint8(values[:, :, 2::-1])
+        return _flatten_on_white(values[:, :, 2::-1], values[:, :, 3:])
+    return np.ascontiguousarray(values[:, :, 2::-1])
 
 
 def pil_to_rgb8(image: Image.Image) -> np.ndarray:
-    """Convert any Pillow image to uint8 RGB ``(H, W, 3)``, flattening transparency on white."""
+    """Convert any Pillow image to uint8 RGB ``(H, W, 3)``, flattening transparency on white.
+
+    Works in 8 bits wherever it can (float copies of a 40 MP page would need gigabytes).
+    """
     mode = image.mode
     if mode == "P" or mode == "PA":
         image = image.convert("RGBA" if ("transparency" in image.info or mode == "PA") else "RGB")
         mode = image.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        grey = _scale_to_unit(np.asarray(image))
-        return _unit_to_uint8(np.repeat(grey[:, :, None], 3, axis=2))
+        grey = _to_uint8(np.asarray(image))
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
     if mode in ("RGBA", "LA", "La", "RGBa"):
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-        rgb, alpha = rgba[:, :, :3], rgba[:, :, 3:]
-        return _unit_to_uint8(rgb * alpha + (1.0 - alpha))
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+        if mode == "La":  # premultiplied grey has no direct conversion to RGBA
+            image = image.convert("LA")
+        rgba = np.asarray(image if image.mode == "RGBA" else image.convert("RGBA"))
+        return _flatten_on_white(rgba[:, :, :3], rgba[:, :, 3:])
+    rgb = image if mode == "RGB" else image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+_BLOCK_ROWS: int = 256
+"""Rows converted at a time: the wider temporaries of a conversion then take a few MB, not
+several times the page (a 40 MP RGBA page would otherwise need ~0.9 GB to flatten)."""
+
+
+def _flatten_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``rgb * alpha + white * (1 - alpha)`` for uint8 colour ``(H, W, 3)`` and alpha ``(H, W, 1)``, in integers."""
+    out = np.empty(rgb.shape, np.uint8)
+    for top in range(0, rgb.shape[0], _BLOCK_ROWS):
+        rows = slice(top, top + _BLOCK_ROWS)
+        weight = alpha[rows].astype(np.uint16)
+        out[rows] = (rgb[rows].astype(np.uint16) * weight + 255 * (255 - weight) + 127) // 255
+    return out
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    """Map integer or float pixel values to uint8 by their type's range (data range if unknown)."""
+    if values.dtype == np.uint8:
+        return values
+    if values.dtype.kind == "u" and values.dtype.itemsize == 2:
+        # exact rounding of v * 255 / 65535 in integers, by row blocks (no wide copy of the page)
+        out = np.empty(values.shape, np.uint8)
+        for top in range(0, values.shape[0], _BLOCK_ROWS):
+            rows = slice(top, top + _BLOCK_ROWS)
+            out[rows] = (values[rows].astype(np.uint32) * 255 + 32767) // 65535
+        return out
+    return _unit_to_uint8(_scale_to_unit(values))
 
 
 def _scale_to_unit(values: np.ndarray) -> np.ndarray:
@@ -162,21 +309,31 @@ def _scale_to_unit(values: np.ndarray) -> np.ndarray:
         return values.astype(np.float32) / 255.0
     if values.dtype in (np.uint16, np.dtype(">u2"), np.dtype("<u2")):
         return values.astype(np.float32) / 65535.0
-    floats = values.astype(np.float32)
-    if np.issubdtype(values.dtype, np.floating) and floats.size and np.nanmax(floats) <= 1.0:
-        return np.nan_to_num(np.clip(floats, 0.0, 1.0))
-    # 32-bit integer or float images: usually 16-bit data in a wider container.
+    floats = values.astype(np.float32)  # the one copy; everything below works in place
     top = float(np.nanmax(floats)) if floats.size else 0.0
-    scale = 65535.0 if top <= 65535.0 else top
-    return np.nan_to_num(np.clip(floats / max(scale, 1e-6), 0.0, 1.0))
+    if not (np.issubdtype(values.dtype, np.floating) and top <= 1.0):
+        # 32-bit integer or float images: usually 16-bit data in a wider container.
+        floats /= 65535.0 if top <= 65535.0 else max(top, 1e-6)
+    np.clip(floats, 0.0, 1.0, out=floats)
+    return np.nan_to_num(floats, copy=False)
 
 
 def _unit_to_uint8(values: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8))
+    scaled = values * 255.0  # one temporary, rounded and clipped in place
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, 255, out=scaled)
+    return np.ascontiguousarray(scaled.astype(np.uint8))
+
+
+def pdf_render_scale(width_pt: float, height_pt: float) -> float:
+    """Rasterisation scale (pixels per PDF point) for a page of this size: :data:`PDF_RENDER_DPI`,
+    lowered so that the raster stays under :data:`PDF_MAX_PIXELS`."""
+    scale = PDF_RENDER_DPI / 72.0
+    return min(scale, math.sqrt(PDF_MAX_PIXELS / (width_pt * height_pt)))
 
 
 def _render_pdf_first_page(path: Path) -> np.ndarray:
-    """Rasterise the first PDF page at :data:`PDF_RENDER_DPI` with pypdfium2."""
+    """Rasterise the first PDF page with pypdfium2 at :func:`pdf_render_scale` of its size."""
     try:
         import pypdfium2
     except ImportError:
@@ -185,23 +342,37 @@ def _render_pdf_first_page(path: Path) -> np.ndarray:
     try:
         document = pypdfium2.PdfDocument(str(path))
     except Exception as error:  # pypdfium2 raises its own PdfiumError for broken files
-        raise PageReadError(f"{path}: corrupt or unreadable PDF ({error})") from None
+        raise PageReadError(f"{path}: corrupt or unreadable PDF ({_describe(error)})") from None
     try:
         if len(document) == 0:
             raise PageReadError(f"{path}: PDF has no pages")
         page = document[0]
-        bitmap = page.render(scale=PDF_RENDER_DPI / 72.0)
-        image = bitmap.to_pil()
-        return pil_to_rgb8(image)
+        width_pt, height_pt = page.get_size()
+        if not (math.isfinite(width_pt) and math.isfinite(height_pt) and width_pt > 0 and height_pt > 0):
+            raise PageReadError(f"{path}: first PDF page has no usable size ({width_pt} x {height_pt} pt)")
+        bitmap = page.render(scale=pdf_render_scale(width_pt, height_pt))
+        return pil_to_rgb8(bitmap.to_pil())
+    except PageReadError:
+        raise
+    except MemoryError:
+        raise PageReadError(f"{path}: ran out of memory rasterising the PDF page") from None
+    except Exception as error:
+        raise PageReadError(f"{path}: cannot rasterise the first PDF page ({_describe(error)})") from None
     finally:
         document.close()
 
 
 def image_files_in(folder: str | Path) -> list[Path]:
-    """Image files directly inside ``folder`` with a suffix in :data:`IMAGE_SUFFIXES` (any case), sorted."""
+    """Entries directly inside ``folder`` named like images, sorted: a suffix (any case) in
+    :data:`IMAGE_SUFFIXES` or :data:`UNSUPPORTED_IMAGE_SUFFIXES`.
+
+    Whatever is named like an image is listed, even a sub-folder, a broken link or an
+    unsupported format, so that :func:`load_image` reports each one instead of it being
+    skipped without a word. Raises ``OSError`` when the folder cannot be listed.
+    """
     folder = Path(folder)
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    wanted = set(IMAGE_SUFFIXES) | set(UNSUPPORTED_IMAGE_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in wanted)
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -406,6 +577,8 @@ def _tile_lattice_score(tile: np.ndarray, min_period: float = 2.5, max_period: f
     power = (np.abs(np.fft.fft2(centred * window)) ** 2).ravel()[order]
     low = max(2, int(np.ceil(size / max_period)))
     high = int(size / min_period)
+    if high < low:  # a tile too small to hold a single grid period (a very thin image): no lattice
+        return float(np.log(1e-12)), 0.0
     median = np.zeros(high + 2)
     peak_x = np.zeros(high + 2)
     peak_y = np.zeros(high + 2)
