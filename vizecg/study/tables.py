@@ -125,7 +125,7 @@ def _per_class_tuned_f1(row: dict) -> dict:
 
 
 def write_table1(rows: dict[str, dict], params: dict, test_size: int, path: str | Path,
-                 comparisons: dict | None = None) -> dict:
+                 comparisons: dict | None = None, photo_artifacts: dict | None = None) -> dict:
     keep = ("params_m", "ms_per_ecg", "device", "precision", "recall", "f1", "auroc", "auroc_ci", "f1_ci",
             "f1_tuned", "auprc", "per_class_auroc", "near_chance_classes")
     models = {}
@@ -137,6 +137,8 @@ def write_table1(rows: dict[str, dict], params: dict, test_size: int, path: str 
     doc = {"models": models, "test_size": int(test_size), "profile": params["profile"]}
     if comparisons:
         doc["comparisons"] = _json_float(comparisons)
+    if photo_artifacts:
+        doc["photo_artifacts"] = _json_float(photo_artifacts)
     _write_json(doc, path)
     return doc
 
@@ -221,3 +223,83 @@ def test_curves(work_dir: str | Path, runs: list[str]) -> dict[str, tuple[np.nda
                 name = run if len(paths) == 1 else f"{run}@{path}"
                 curves[name] = (predictions["y_test"], predictions[f"test@{path}"])
     return curves
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(ci) -> str:
+    return "" if not ci or ci[0] is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def markdown_table1(doc: dict) -> str:
+    """Table 1 (``table1.json``) as the README's markdown: macro figures, then per-class AUROC."""
+    lines = ["| model | params (M) | ms/ECG | F1 [95 % CI] | F1 tuned | AUROC [95 % CI] | "
+             + " | ".join(LABELS) + " |", "|---|---:|---:|---|---:|---|" + "---:|" * len(LABELS)]
+    for name, row in doc["models"].items():
+        per_class = " | ".join(_fmt(row["per_class_auroc"].get(c), 2) + ("*" if c in row.get("near_chance_classes", [])
+                                                                          else "") for c in LABELS)
+        lines.append(f"| {name} | {_fmt(row.get('params_m'), 2)} | {_fmt(row.get('ms_per_ecg'), 1)} | "
+                     f"{_fmt(row['f1'])}{_ci(row.get('f1_ci'))} | {_fmt(row.get('f1_tuned'))} | "
+                     f"{_fmt(row['auroc'])}{_ci(row.get('auroc_ci'))} | {per_class} |")
+    return "\n".join(lines)
+
+
+def markdown_table2(doc: dict) -> str:
+    """Table 2 (``table2.json``) as markdown, with each setting's paired difference from the full model."""
+    lines = ["| setting | F1 [95 % CI] | AUROC [95 % CI] | AUROC - full [95 % CI] | F1 - full [95 % CI] | "
+             + " | ".join(LABELS) + " |", "|---|---|---|---|---|" + "---:|" * len(LABELS)]
+    for setting, row in doc["settings"].items():
+        diff = row.get("minus_full")
+
+        def delta(metric: str) -> str:
+            if not diff:
+                return "-"
+            d = diff[metric]
+            return f"{d['difference']:+.3f}{_ci(d['ci'])}{' (beyond CI)' if d['beyond_ci'] else ''}"
+
+        per_class = " | ".join(_fmt(row["per_class_auroc"].get(c), 2) for c in LABELS)
+        lines.append(f"| {setting} | {_fmt(row['f1'])}{_ci(row.get('f1_ci'))} | {_fmt(row['auroc'])}"
+                     f"{_ci(row.get('auroc_ci'))} | {delta('auroc')} | {delta('f1')} | {per_class} |")
+    return "\n".join(lines)
+
+
+#: Image rows of Table 1 scored again on test pages with phone-photo artifacts
+ARTIFACT_ROWS = {"vizecgnet@image": "vizecgnet", "resnet18": "resnet18", "mobilenetv3": "mobilenetv3",
+                 "mhm@image": "mhm"}
+
+
+def artifact_robustness(params: dict, work_dir: str | Path, severities, *, progress: bool = False) -> dict:
+    """Macro and per-class test AUROC of the image rows at each phone-photo artifact ``severity``.
+
+    Table 1 scores clean paper-look pages; this scores the same test records drawn with the
+    ``photo`` artifact mix (blur, perspective, shadow, noise, JPEG) at fixed severities, so the
+    cost of a photographed printout is measured per class. Returns ``{row: {severity: {...}}}``.
+    """
+    from vizecg.data.dataset import ECGDataset
+    from vizecg.evaluation import AUROCMetric, predict_probs
+    from vizecg.render.training import TrainingImageRenderer
+    from vizecg.study.runs import prepared_file
+    from vizecg.training.checkpoint import load_model
+
+    device = resolve_device(params["train"].get("device", "auto"))
+    inp = params["input"]
+    out: dict[str, dict] = {}
+    for row, run in ARTIFACT_ROWS.items():
+        if not (run_dir(work_dir, run) / "best.pt").exists():
+            continue
+        model, _ = load_model(run_dir(work_dir, run) / "best.pt", map_location=device)
+        out[row] = {}
+        for severity in severities:
+            renderer = TrainingImageRenderer(inp["image_height"], inp["image_width"], artifact_severity=float(severity),
+                                             artifact_mix="photo", seed=params["train"]["seed"])
+            test = ECGDataset(prepared_file(work_dir), "test", decimate=inp["decimate"], image_renderer=renderer)
+            probs = predict_probs(model, test, inputs=("image",), batch_size=params["evaluation"]["batch_size"],
+                                  device=device, progress=progress)
+            lo, hi = bootstrap_ci(test.labels, probs, AUROCMetric(), n_boot=params["evaluation"]["n_boot"],
+                                  seed=params["train"]["seed"])
+            out[row][str(float(severity))] = {
+                "auroc": float(AUROCMetric()(test.labels, probs)), "auroc_ci": [float(lo), float(hi)],
+                "per_class_auroc": dict(zip(LABELS, per_class_auroc(test.labels, probs).tolist()))}
+    return out
