@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m vizecg.predict IMAGE_OR_FOLDER [...] [--checkpoint PATH] [--json]
+    python -m vizecg.predict IMAGE_OR_FOLDER [...] [--checkpoint PATH_OR_MODEL_DIR] [--json]
                              [--threshold T] [--no-ecg-check] [--device cpu|cuda]
                              [--file-timeout SECONDS]
 
@@ -11,18 +11,23 @@ page) or a folder, which expands to the entries directly inside it that are name
 (sorted, suffix case ignored, unsupported formats such as HEIC included so that each gets an
 error). Each page is read and checked (:func:`vizecg.page_reader.looks_like_ecg`), prepared as
 :func:`vizecg.page_reader.prepare_page` documents (paper found, perspective and rotation
-corrected, paper normalised, resized to the checkpoint's training size) and classified by
+corrected, paper normalised, resized to the model's training size) and classified by
 the image stream alone (``model(image=batch)["logits"]``, sigmoid): no signal is needed.
 
-The checkpoint defaults to ``data/models/vizecgnet/best.pt`` under the current folder, the
-VizECGNet that ``dvc repro`` trains. A label is positive when its probability reaches its
-threshold: ``--threshold`` if given, else the per-class thresholds stored in the checkpoint
-under ``"thresholds"`` (tuned on validation), else 0.5.
+The model is either a *shipped model* (a folder holding ``model.json`` and
+``model.safetensors``, :mod:`vizecg.shipped_model`: the image path only, no pickle) or a study
+checkpoint (``best.pt``). Without ``--checkpoint`` it is the shipped VizECGNet image model of
+the study (:data:`vizecg.shipped_model.SHIPPED_MODEL_DIR`, ``models/vizecgnet_image/``) when
+that folder exists, else ``data/models/vizecgnet/best.pt`` under the current folder or the
+study folder, the VizECGNet that ``dvc repro`` trains. ``--checkpoint`` takes a ``best.pt``, a
+shipped-model folder or its ``model.json``. A label is positive when its probability reaches its
+threshold: ``--threshold`` if given, else the per-class thresholds stored with the model
+(``"thresholds"``, tuned on validation), else 0.5.
 
 Output: a line per file (probabilities in the order 1dAVb, RBBB, LBBB, SB, AF, ST, then
 the positive labels), or with ``--json`` a single JSON document on stdout::
 
-    {"labels": [...], "checkpoint": "<the file loaded>", "thresholds": {...},
+    {"labels": [...], "checkpoint": "<the best.pt or model.json loaded>", "thresholds": {...},
      "results": [{"file": "...", "probabilities": {"1dAVb": p, ...}, "positive": [...],
                   "error": null}, ...]}
 
@@ -78,6 +83,11 @@ from vizecg.page_reader import (
     looks_like_ecg,
     prepare_page,
 )
+from vizecg import shipped_model
+# The bounds on what a model file may ask for live with the shipped-model reader, which applies
+# them too; predict applies the same ones to checkpoints.
+from vizecg.shipped_model import MAX_INPUT_SIDE, MAX_OPTION_INT, MAX_OPTION_ITEMS, ShippedModelError  # noqa: F401
+from vizecg.shipped_model import check_option_value as _check_option_value
 
 DEFAULT_CHECKPOINT = Path("data/models/vizecgnet/best.pt")
 DEFAULT_THRESHOLD = 0.5
@@ -93,14 +103,6 @@ FILE_MEMORY_LIMIT_BYTES: int = 1 << 30
 """Memory a reading process may allocate beyond what it inherits. The pixel caps of
 :mod:`vizecg.page_reader` keep a page under about 0.3 GB; this limit turns anything that escapes
 them into a clean "ran out of memory" for that file instead of the machine swapping."""
-
-MAX_OPTION_INT: int = 65_536
-"""Largest integer (or float) a checkpoint's ``model_options`` may hold: 32 times the largest
-option of any preset of the study (``feedforward_dim=2048``)."""
-MAX_OPTION_ITEMS: int = 64
-"""Longest sequence or string in ``model_options``, and deepest nesting is 3 levels."""
-MAX_INPUT_SIDE: int = 4096
-"""Largest training image side a checkpoint may ask pages to be resized to."""
 
 
 class PredictSetupError(RuntimeError):
@@ -167,10 +169,10 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path | FileResult]:
 
 @dataclass
 class ImageClassifier:
-    """A checkpointed model ready for image-only inference, with its input size and thresholds."""
+    """A checkpointed or shipped model ready for image-only inference, with its input size and thresholds."""
 
     model: torch.nn.Module
-    checkpoint: Path
+    checkpoint: Path             # the best.pt or the shipped model's model.json that was loaded
     image_height: int
     image_width: int
     label_order: list[int]       # position in the model's outputs of each label of LABELS
@@ -193,6 +195,25 @@ def _study_checkpoint() -> Path:
     """The default checkpoint of the study this package belongs to, when run from another folder."""
     candidate = STUDY_ROOT / DEFAULT_CHECKPOINT
     return candidate if candidate.is_file() else DEFAULT_CHECKPOINT
+
+
+def shipped_model_dir() -> Path:
+    """Where predict looks for the shipped model: :data:`vizecg.shipped_model.SHIPPED_MODEL_DIR`,
+    taken in :data:`STUDY_ROOT` (the two name the same folder unless one of them is pointed elsewhere)."""
+    shipped = shipped_model.SHIPPED_MODEL_DIR
+    try:
+        return STUDY_ROOT / shipped.relative_to(shipped_model.STUDY_ROOT)
+    except ValueError:  # pointed outside the study folder: used as it is
+        return shipped
+
+
+def default_model() -> Path:
+    """What predict loads without ``--checkpoint``: the shipped model folder when it exists, else
+    the study's checkpoint (``data/models/vizecgnet/best.pt`` here, else in the study folder)."""
+    shipped = shipped_model_dir()
+    if shipped.is_dir():
+        return shipped
+    return DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else _study_checkpoint()
 
 
 def resolve_device(requested: str | torch.device | None) -> torch.device:
@@ -227,31 +248,6 @@ def resolve_device(requested: str | torch.device | None) -> torch.device:
     except Exception as error:
         raise PredictSetupError(f"--device {requested}: cannot be used here ({_one_line(error)})") from None
     return device
-
-
-def _check_option_value(name: str, value: Any, depth: int = 0) -> None:
-    """Refuse ``model_options`` values a constructor should never be handed from a file."""
-    if value is None or isinstance(value, bool):
-        return
-    if isinstance(value, int):
-        if abs(value) > MAX_OPTION_INT:
-            raise ValueError(f"{name}={value} is beyond +-{MAX_OPTION_INT}")
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value) or abs(value) > MAX_OPTION_INT:
-            raise ValueError(f"{name}={value} is not a finite number within +-{MAX_OPTION_INT}")
-        return
-    if isinstance(value, str):
-        if len(value) > MAX_OPTION_ITEMS:
-            raise ValueError(f"{name} is a string of {len(value)} characters")
-        return
-    if isinstance(value, (list, tuple)):
-        if depth >= 2 or len(value) > MAX_OPTION_ITEMS:
-            raise ValueError(f"{name} is nested deeper than 3 levels or longer than {MAX_OPTION_ITEMS} items")
-        for item in value:
-            _check_option_value(name, item, depth + 1)
-        return
-    raise ValueError(f"{name} has type {type(value).__name__}")
 
 
 def _check_weights_fit(name: str, options: dict, state_dict: Mapping, checkpoint: Path) -> None:
@@ -340,18 +336,57 @@ def _checked_input_size(meta: dict, checkpoint: Path) -> tuple[int, int]:
     return height, width
 
 
-def load_classifier(checkpoint: str | Path, *, device: str | torch.device | None = None,
+def load_shipped(path: Path) -> tuple[torch.nn.Module, dict, Path]:
+    """A shipped model (folder or ``model.json``) on the CPU, in eval mode: ``(model, meta, model.json)``."""
+    meta_path = shipped_model.shipped_meta_path(path)
+    try:
+        model, meta = shipped_model.load_shipped_model(meta_path)
+    except ShippedModelError as error:
+        raise PredictSetupError(_one_line(str(error))) from None
+    return model, meta, meta_path
+
+
+def load_classifier(checkpoint: str | Path | None = None, *, device: str | torch.device | None = None,
                     threshold: float | None = None) -> ImageClassifier:
-    """Load ``checkpoint`` for image-only prediction; :class:`PredictSetupError` when unusable."""
-    checkpoint = Path(checkpoint)
+    """Load a model for image-only prediction; :class:`PredictSetupError` when unusable.
+
+    ``checkpoint``: a study checkpoint (``best.pt``), a shipped-model folder or its
+    ``model.json``; ``None`` for :func:`default_model`.
+    """
+    default = checkpoint is None
+    checkpoint = default_model() if default else Path(checkpoint)
+    if shipped_model.is_shipped_model(checkpoint):
+        meta_path = shipped_model.shipped_meta_path(checkpoint)
+        if not meta_path.is_file():  # checked before the device, like a missing checkpoint
+            if default:
+                raise PredictSetupError(
+                    f"shipped model folder {checkpoint} holds no {shipped_model.META_FILE}: write one with "
+                    f"`python -m vizecg.shipped_model data/models/vizecgnet/best.pt {checkpoint}`, remove the "
+                    f"folder to use {DEFAULT_CHECKPOINT}, or pass --checkpoint PATH")
+            load_shipped(checkpoint)  # raises, naming the file (and a best.pt beside it, if any)
+        device = resolve_device(device)
+        model, meta, checkpoint = load_shipped(checkpoint)
+        return _classifier(model, meta, checkpoint, device, threshold)
     if checkpoint == DEFAULT_CHECKPOINT and not checkpoint.is_file():
         checkpoint = _study_checkpoint()
     if not checkpoint.is_file():
-        hint = ("run `dvc repro` in the study folder to train it, or pass --checkpoint PATH"
-                if checkpoint == DEFAULT_CHECKPOINT else "pass an existing --checkpoint PATH")
+        if default:
+            hint = (f"no shipped model in {shipped_model_dir()} either; run `dvc repro` in the study folder "
+                    "to train one (then `python -m vizecg.shipped_model data/models/vizecgnet/best.pt "
+                    f"{shipped_model_dir()}` ships it), or pass --checkpoint PATH")
+        elif checkpoint == DEFAULT_CHECKPOINT:
+            hint = "run `dvc repro` in the study folder to train it, or pass --checkpoint PATH"
+        else:
+            hint = "pass an existing --checkpoint PATH (a best.pt, a shipped-model folder or its model.json)"
         raise PredictSetupError(f"checkpoint {checkpoint} not found: {hint}")
     device = resolve_device(device)
     model, meta = load_checkpoint_model(checkpoint)
+    return _classifier(model, meta, checkpoint, device, threshold)
+
+
+def _classifier(model: torch.nn.Module, meta: dict, checkpoint: Path, device: torch.device,
+                threshold: float | None) -> ImageClassifier:
+    """The checks shared by checkpoints and shipped models, then the model on ``device``."""
     height, width = _checked_input_size(meta, checkpoint)
     stored_labels = meta.get("labels") or LABELS
     model_labels = list(stored_labels) if isinstance(stored_labels, (list, tuple)) else None
@@ -647,11 +682,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m vizecg.predict",
         description="Per-disease probabilities (1dAVb, RBBB, LBBB, SB, AF, ST) from images of printed 12-lead ECGs.",
         epilog="Exit status: 0 all files classified, 1 some file failed (others still processed), "
-               "2 nothing could run (arguments, device, checkpoint).")
+               "2 nothing could run (arguments, device, model).")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE",
                         help="image files (PNG, JPEG, BMP, TIFF, GIF, WebP, PDF) or folders of them")
-    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
-                        help=f"model checkpoint (default: {DEFAULT_CHECKPOINT}, written by `dvc repro`)")
+    parser.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
+                        help="a study checkpoint (best.pt), a shipped-model folder or its model.json (default: "
+                             f"the shipped model {shipped_model_dir()} if it exists, else {DEFAULT_CHECKPOINT}, "
+                             "written by `dvc repro`)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     parser.add_argument("--threshold", type=float, default=None,
                         help="one probability threshold for all labels (default: the checkpoint's "
