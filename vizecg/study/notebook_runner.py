@@ -54,7 +54,8 @@ def refresh_check_outputs(notebook: str | Path, executed: str | Path) -> int:
         raise ValueError(f"{executed} is not a run of the current {notebook}: its check cells differ")
     for cell, ran in zip(checks, run_checks):
         cell.outputs = [o for o in ran.outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"]
-        cell.execution_count = None
+        # nbval refuses a reference cell that has outputs but no execution count ("unrun").
+        cell.execution_count = ran.execution_count or 1
     nbformat.write(source, notebook)
     return len(checks)
 
