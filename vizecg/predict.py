@@ -87,7 +87,6 @@ from vizecg import shipped_model
 # The bounds on what a model file may ask for live with the shipped-model reader, which applies
 # them too; predict applies the same ones to checkpoints.
 from vizecg.shipped_model import MAX_INPUT_SIDE, MAX_OPTION_INT, MAX_OPTION_ITEMS, ShippedModelError  # noqa: F401
-from vizecg.shipped_model import check_option_value as _check_option_value
 
 DEFAULT_CHECKPOINT = Path("data/models/vizecgnet/best.pt")
 DEFAULT_THRESHOLD = 0.5
@@ -283,7 +282,7 @@ def load_checkpoint_model(checkpoint: Path) -> tuple[torch.nn.Module, dict]:
     be small plain values, and the shapes they give (:func:`_check_weights_fit`) must match the
     stored weights. :class:`PredictSetupError` otherwise.
     """
-    from vizecg.models import create_model, model_entry
+    from vizecg.models import create_model
     from vizecg.training.checkpoint import CheckpointError, checkpoint_meta, read_checkpoint
 
     try:
@@ -292,24 +291,13 @@ def load_checkpoint_model(checkpoint: Path) -> tuple[torch.nn.Module, dict]:
         raise PredictSetupError(_one_line(str(error))) from None
     meta = checkpoint_meta(payload)
     name = meta.get("model_name")
-    if not isinstance(name, str) or not name:
-        raise PredictSetupError(f"checkpoint {checkpoint} has no 'model_name'; it cannot be rebuilt by name")
+    source = f"checkpoint {checkpoint}"
     try:
-        entry = model_entry(name)
-    except KeyError as error:
-        raise PredictSetupError(f"checkpoint {checkpoint}: {_one_line(error.args[0])}") from None
-    if entry.input_kind == "signal":
-        raise PredictSetupError(
-            f"checkpoint {checkpoint} holds the signal-only model {name!r}; "
-            "prediction from images needs an image or multimodal model")
-    options = meta.get("model_options") or {}
-    if not isinstance(options, dict) or not all(isinstance(key, str) for key in options):
-        raise PredictSetupError(f"checkpoint {checkpoint}: 'model_options' is not a dict of named options")
-    try:
-        for key, value in options.items():
-            _check_option_value(key, value)
-    except ValueError as error:
-        raise PredictSetupError(f"checkpoint {checkpoint}: refusing model option {error}") from None
+        # The same checks a shipped model's JSON goes through, so both kinds of file are bounded alike.
+        shipped_model.image_model_entry(name, source)
+        options = shipped_model.check_model_options(meta.get("model_options") or {}, source)
+    except ShippedModelError as error:
+        raise PredictSetupError(_one_line(str(error))) from None
     state_dict = payload["state_dict"]
     if not isinstance(state_dict, Mapping):
         raise PredictSetupError(f"checkpoint {checkpoint}: 'state_dict' is not a mapping of tensors")
@@ -330,10 +318,10 @@ def _checked_input_size(meta: dict, checkpoint: Path) -> tuple[int, int]:
     if not height or not width:
         raise PredictSetupError(f"checkpoint {checkpoint} does not record the training image size "
                                 "(input.image_height / input.image_width)")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= MAX_INPUT_SIDE for v in (height, width)):
-        raise PredictSetupError(f"checkpoint {checkpoint}: training image size {height!r} x {width!r} is not "
-                                f"two whole numbers between 8 and {MAX_INPUT_SIDE}")
-    return height, width
+    try:
+        return shipped_model.check_input_size(height, width, f"checkpoint {checkpoint}")
+    except ShippedModelError as error:
+        raise PredictSetupError(_one_line(str(error))) from None
 
 
 def load_shipped(path: Path) -> tuple[torch.nn.Module, dict, Path]:

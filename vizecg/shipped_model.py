@@ -128,7 +128,8 @@ def check_input_size(height: Any, width: Any, source: Path | str) -> tuple[int, 
     return height, width
 
 
-def _image_model_entry(name: Any, source: Path | str):
+def image_model_entry(name: Any, source: Path | str):
+    """The registry entry of an image or multimodal model ``name``, else :class:`ShippedModelError` naming ``source``."""
     from vizecg.models import model_entry
 
     if not isinstance(name, str) or not name:
@@ -378,7 +379,7 @@ def save_shipped_model(checkpoint_path: str | Path, out_dir: str | Path, *,
     meta = checkpoint_meta(payload)
     source = f"checkpoint {checkpoint_path}"
     name = meta.get("model_name")
-    entry = _image_model_entry(name, source)
+    entry = image_model_entry(name, source)
     options = check_model_options(meta.get("model_options"), source)
     size = meta.get("input") if isinstance(meta.get("input"), Mapping) else {}
     height, width = check_input_size(size.get("image_height"), size.get("image_width"), source)
@@ -568,7 +569,7 @@ def load_shipped_model(dir_or_json: str | Path, *, map_location: str | torch.dev
     meta = read_shipped_meta(meta_path)
     source = f"shipped model {meta_path}"
     name = meta.get("model_name")
-    _image_model_entry(name, source)
+    image_model_entry(name, source)
     options = check_model_options(meta.get("model_options"), source)
     size = meta.get("input") if isinstance(meta.get("input"), dict) else {}
     check_input_size(size.get("image_height"), size.get("image_width"), source)
