@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,3 +95,30 @@ def test_model_sizes_in_params_match_the_registry_presets(profile: str, preset: 
     differing = {name: (options.get(name, {}), plain(model_info(name)[preset])) for name in list_models()
                  if plain(options.get(name, {})) != plain(model_info(name)[preset])}
     assert not differing, f"params.yaml {profile} model_options differ from the registry's {preset}: {differing}"
+
+
+def test_reports_store_large_figures_as_jpeg_and_keep_small_ones():
+    import base64
+    import io
+
+    import nbformat
+    from PIL import Image
+
+    from vizecg.study.notebook_runner import compact_figures
+
+    def png(size, noise):
+        rng = np.random.default_rng(0)
+        pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8) if noise else np.full((size[1], size[0], 3), 255, np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+    nb = nbformat.v4.new_notebook()
+    big, small = png((2000, 600), True), png((200, 100), False)
+    nb.cells = [nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output("display_data", data={"image/png": big}),
+                                                   nbformat.v4.new_output("display_data", data={"image/png": small})])]
+    out = compact_figures(nb).cells[0].outputs
+    assert "image/png" not in out[0].data
+    jpeg = Image.open(io.BytesIO(base64.b64decode(out[0].data["image/jpeg"])))
+    assert jpeg.format == "JPEG" and jpeg.width == 1400 and jpeg.height == 420
+    assert out[1].data == {"image/png": small}

@@ -318,3 +318,17 @@ def test_synthetic_source_and_unknown_source():
 def test_code15_through_the_common_interface(fake_code15):
     chunk = load_source("code15", root=fake_code15[0], progress=False)
     assert len(chunk) == N_EXAMS and code15.N_PARTS == 18
+
+
+@pytest.mark.skipif(not LUDB_ROOT.is_dir(), reason="../shared/data/ludb is not present")
+def test_prepared_ludb_is_rebuilt_when_its_setting_changes(tmp_path):
+    from vizecg.data.prepared import read_index
+    from vizecg.study.external import prepare_ludb
+
+    params = {"data": {"real_data_dir": str(LUDB_ROOT.parent)}, "real_prints": {"ludb_max_records": 3}}
+    path = prepare_ludb(params, tmp_path)
+    assert len(read_index(path)) == 3
+    built = path.stat().st_mtime_ns
+    assert prepare_ludb(params, tmp_path) == path and path.stat().st_mtime_ns == built  # reused
+    params["real_prints"]["ludb_max_records"] = 5
+    assert len(read_index(prepare_ludb(params, tmp_path))) == 5

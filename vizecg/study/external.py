@@ -31,13 +31,22 @@ def image_conditions(severities) -> list[tuple[str, str, float]]:
 
 
 def prepare_ludb(params: dict, work_dir: str | Path, *, progress: bool = False) -> Path:
-    """LUDB in the prepared layout (all records in the test split), written once."""
+    """LUDB in the prepared layout (all records in the test split), written once per setting.
+
+    ``ludb/source.json`` beside the file records what it was built from; a different
+    ``ludb_max_records`` or data folder rebuilds it instead of reusing a stale file.
+    """
     path = Path(work_dir) / "ludb" / "dataset.h5"
-    if not path.exists():
-        root = Path(params["data"]["real_data_dir"]) / "ludb"
+    root = Path(params["data"]["real_data_dir"]) / "ludb"
+    built_from = json.dumps({"root": str(root), "max_records": params["real_prints"]["ludb_max_records"]},
+                            sort_keys=True)
+    stamp = path.with_name("source.json")
+    if not (path.exists() and stamp.exists() and stamp.read_text() == built_from):
+        path.unlink(missing_ok=True)
         chunks = iter_source("ludb", root=str(root), max_records=params["real_prints"]["ludb_max_records"],
                              progress=progress)
         write_prepared(chunks, path, split_fractions=(0.0, 0.0, 1.0), seed=0, source="ludb", progress=progress)
+        stamp.write_text(built_from)
     return path
 
 

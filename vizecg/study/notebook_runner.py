@@ -30,12 +30,40 @@ def run_notebook(notebook: str | Path, html: str | Path, parameters: dict, execu
     html.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(root),
                                kernel_name="python3", progress_bar=False, log_output=True)
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    body, _ = HTMLExporter().from_notebook_node(compact_figures(nbformat.read(executed, as_version=4)))
     html.write_text(body, encoding="utf-8")
     return html
 
 
 CHECK_MARKER = "NBVAL_CHECK_OUTPUT"
+
+
+#: PNG figures larger than this are stored in the HTML report as JPEG: full ECG pages drawn at
+#: 16 inches are megabytes as PNG, and the reports are committed so they can be read unrun
+COMPACT_FIGURE_BYTES = 250_000
+
+
+def compact_figures(nb, *, max_png_bytes: int = COMPACT_FIGURE_BYTES, quality: int = 85, max_width: int = 1400):
+    """Re-encode the notebook's large PNG outputs as JPEG at most ``max_width`` wide (in place; returns ``nb``)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            png = data.get("image/png")
+            if not png or len(png) * 3 // 4 <= max_png_bytes:
+                continue
+            image = Image.open(io.BytesIO(base64.b64decode(png))).convert("RGB")
+            if image.width > max_width:
+                image = image.resize((max_width, round(image.height * max_width / image.width)), Image.LANCZOS)
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=quality)
+            del data["image/png"]
+            data["image/jpeg"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return nb
 
 
 def refresh_check_outputs(notebook: str | Path, executed: str | Path) -> int:
