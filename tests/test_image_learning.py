@@ -141,3 +141,26 @@ def test_curriculum_starts_clean_and_ramps_to_the_full_mix() -> None:
     assert 0.5 < broad_share < 0.8  # about 2/3 of the pages are broad at epoch 3
     with pytest.raises(ValueError, match="curriculum"):
         TrainingImageRenderer(64, 178, curriculum=(3, 1))
+
+
+def test_deployed_page_preparation_reads_the_larger_page_as_predict_does() -> None:
+    from vizecg.page_reader import prepare_page
+    from vizecg.render.draw import render_ecg
+
+    signal = generate(1, seed=1)[0][0]
+    deployed = TrainingImageRenderer(64, 178, page_preparation="predict", render_scale=2.0)
+    page = deployed(signal, 0)
+    assert page.shape == (64, 178, 3) and page.dtype == np.uint8
+    large = render_ecg(signal, style=deployed.style.replace(height=128, width=356))
+    expected = np.rint(prepare_page(large, 64, 178).transpose(1, 2, 0) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(page, expected)
+    # not the direct render: predict crops to the grid and renormalises the page
+    assert np.abs(page.astype(float) - TrainingImageRenderer(64, 178)(signal, 0)).mean() > 2.0
+    broad = TrainingImageRenderer(64, 178, randomize_style=True, artifact_severity=(0.5, 0.8),
+                                  page_preparation="predict", render_scale=2.0)
+    np.testing.assert_array_equal(broad(signal, 7, 3), broad(signal, 7, 3))  # deterministic per (index, epoch)
+    assert broad.config()["page_preparation"] == "predict" and broad.config()["render_scale"] == 2.0
+    with pytest.raises(ValueError, match="page_preparation"):
+        TrainingImageRenderer(64, 178, page_preparation="resize")
+    with pytest.raises(ValueError, match="render_scale needs"):
+        TrainingImageRenderer(64, 178, render_scale=2.0)

@@ -23,6 +23,7 @@ STAGES = PIPELINE["stages"]
 
 def notebook_of(stage: dict) -> str | None:
     command = stage.get("cmd") or stage.get("do", {}).get("cmd", "")
+    command = " ".join(command) if isinstance(command, list) else command
     found = re.search(r"(notebooks/\S+\.ipynb)", command)
     return found.group(1) if found else None
 
@@ -122,3 +123,27 @@ def test_reports_store_large_figures_as_jpeg_and_keep_small_ones():
     jpeg = Image.open(io.BytesIO(base64.b64decode(out[0].data["image/jpeg"])))
     assert jpeg.format == "JPEG" and jpeg.width == 1400 and jpeg.height == 420
     assert out[1].data == {"image/png": small}
+
+
+def test_release_run_trains_on_the_deployed_path_and_its_stage_is_frozen() -> None:
+    from vizecg.study.config import ConfigError, load_params, params_for_run, run_spec
+    from vizecg.study.runs import image_renderer
+
+    params = load_params(profile="default")
+    assert "vizecgnet_release" not in params["train_runs"]  # the default repro never trains it
+    release = params_for_run(params, "vizecgnet_release")
+    assert params["input"].get("page_preparation", "none") == "none"  # the profile itself is unchanged
+    for train in (True, False):  # training and validation pages are both read back as predict reads them
+        renderer = image_renderer(release, train=train)
+        assert renderer.page_preparation == "predict" and renderer.render_scale == 2.0
+    assert run_spec(params, "vizecgnet_release")["train"]["records_per_epoch"] > params["data"]["train_stream"]["records_per_epoch"]
+    assert params_for_run(params, "vizecgnet") is params  # runs without overrides train as before
+    stage = STAGES["release"]
+    assert stage["frozen"] is True
+    assert "runs.vizecgnet_release" in stage["params"]
+    shipped = {next(iter(o)) if isinstance(o, dict) else o: o for o in stage["outs"]}
+    for name in ("models/vizecgnet_image/model.safetensors", "models/vizecgnet_image/model.json"):
+        assert shipped[name][name] == {"cache": False}  # committed in git, owned by the stage
+    broken = {**params, "runs": {**params["runs"], "x": {"model": "vizecgnet", "input": {"image_hieght": 3}}}}
+    with pytest.raises(ConfigError, match="image_hieght"):
+        params_for_run(broken, "x")

@@ -337,6 +337,28 @@ def _umask() -> int:
 # Writing
 # ---------------------------------------------------------------------------------------------
 
+def training_record(history_csv: Path) -> dict | None:
+    """Epochs, samples seen, training and wall seconds of a run from its ``history.csv`` (None if absent)."""
+    import csv
+
+    if not history_csv.is_file():
+        return None
+    with history_csv.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return None
+
+    def total(column: str) -> float | None:
+        values = [float(r[column]) for r in rows if r.get(column) not in (None, "")]
+        return round(sum(values), 1) if values else None
+
+    last = rows[-1]
+    return {"epochs": int(float(last["epoch"])),
+            "samples_seen": int(float(last["samples_seen"])) if last.get("samples_seen") else None,
+            "train_seconds": total("train_seconds"), "wall_seconds": total("seconds"),
+            "samples_per_s_last_epoch": round(float(last["samples_per_s"]), 1) if last.get("samples_per_s") else None}
+
+
 def save_shipped_model(checkpoint_path: str | Path, out_dir: str | Path, *,
                        extra_meta: Mapping[str, Any] | None = None, verify: bool = True) -> Path:
     """Write the image-only part of study checkpoint ``checkpoint_path`` to ``out_dir``; returns ``out_dir``.
@@ -362,6 +384,7 @@ def save_shipped_model(checkpoint_path: str | Path, out_dir: str | Path, *,
         git_commit        commit of the code that wrote this folder, or null
         params            the resolved params the model was trained with (checkpoint "params")
         source_checkpoint {"file", "epoch", "metrics"}
+        training          what the run cost, from history.csv beside the checkpoint (or null)
         extra             ``extra_meta`` (JSON-safe), {} by default
 
     With ``verify`` the folder is loaded back and must give the checkpoint model's image-only
@@ -435,6 +458,7 @@ def save_shipped_model(checkpoint_path: str | Path, out_dir: str | Path, *,
         "params": _json_safe(meta.get("params")),
         "source_checkpoint": {"file": checkpoint_path.name, "epoch": _json_safe(meta.get("epoch")),
                               "metrics": _json_safe(meta.get("metrics"))},
+        "training": training_record(checkpoint_path.parent / "history.csv"),
         "extra": _json_safe(dict(extra_meta or {})),
     }
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"

@@ -65,7 +65,8 @@ def load_params(path: str | Path | None = None, profile: str | None = None) -> d
 
 def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
     """Model name, model options (profile defaults updated by the run's own), loss options and training
-    options (the profile's ``train`` updated by its ``train_by_model`` entry for the model) for ``run``."""
+    options (the profile's ``train`` updated by its ``train_by_model`` entry for the model, then by the
+    run's own ``train``) for ``run``."""
     if run not in params["runs"]:
         raise ConfigError(f"unknown run '{run}'; known: {sorted(params['runs'])}")
     entry = params["runs"][run]
@@ -76,5 +77,22 @@ def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
     loss.update(entry.get("loss", {}))
     train = copy.deepcopy(params.get("train", {}))
     train.update(params.get("train_by_model", {}).get(model, {}))
+    train.update(entry.get("train", {}))
     return {"run": run, "model": model, "model_options": options, "loss_options": loss, "train": train,
             "inference": list(entry.get("inference", [])), "table": entry.get("table", "table1")}
+
+
+def params_for_run(params: dict[str, Any], run: str) -> dict[str, Any]:
+    """``params`` as ``run`` trains and is scored with: the profile's ``input`` updated by the run's
+    own ``input`` (e.g. the release run's deployed page preparation). A copy; ``params`` is unchanged."""
+    if run not in params["runs"]:
+        raise ConfigError(f"unknown run '{run}'; known: {sorted(params['runs'])}")
+    overrides = params["runs"][run].get("input", {})
+    if not overrides:
+        return params
+    unknown = set(overrides) - set(params["input"]) - {"page_preparation", "render_scale"}
+    if unknown:
+        raise ConfigError(f"run '{run}': unknown input setting(s) {sorted(unknown)}")
+    out = copy.deepcopy(params)
+    out["input"].update(overrides)
+    return out

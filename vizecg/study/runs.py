@@ -18,7 +18,7 @@ import torch
 
 from vizecg.contract import LABELS
 from vizecg.data.dataset import ECGDataset
-from vizecg.study.config import run_spec
+from vizecg.study.config import params_for_run, run_spec
 
 #: inputs each kind of model trains on; multimodal models are selected on image-only inference
 TRAIN_INPUTS = {"signal": ("signal",), "image": ("image",), "multimodal": ("signal", "image")}
@@ -51,15 +51,17 @@ def image_renderer(params: dict, *, train: bool, seed: int | None = None):
 
     inp = params["input"]
     seed = params["train"]["seed"] if seed is None else seed
+    # the deployed path (input.page_preparation: predict) applies to training and evaluation alike
+    deployed = {"page_preparation": inp.get("page_preparation", "none"), "render_scale": inp.get("render_scale", 1.0)}
     if train:
         severity = tuple(inp["train_artifact_severity"])
         curriculum = inp.get("curriculum")
         return TrainingImageRenderer(inp["image_height"], inp["image_width"],
                                      randomize_style=inp["train_style"] == "random",
                                      artifact_severity=severity, seed=seed,
-                                     curriculum=None if curriculum is None else tuple(curriculum))
+                                     curriculum=None if curriculum is None else tuple(curriculum), **deployed)
     return TrainingImageRenderer(inp["image_height"], inp["image_width"], randomize_style=False,
-                                 artifact_severity=0.0, seed=seed)
+                                 artifact_severity=0.0, seed=seed, **deployed)
 
 
 def make_dataset(params: dict, work_dir: str | Path, split: str, *, train: bool, with_image: bool,
@@ -120,6 +122,7 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     """
     from vizecg.training.engine import fit
 
+    params = params_for_run(params, run)
     model, loss_fn, spec = build_run_model(params, run)
     if spec["train"].get("threads"):
         # A fixed thread count: CPU kernels may split reductions by thread, so the count is part
@@ -178,6 +181,7 @@ def score_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     from vizecg.evaluation import predict_probs, tune_thresholds
     from vizecg.training.checkpoint import load_model, read_checkpoint, save_checkpoint
 
+    params = params_for_run(params, run)
     spec = run_spec(params, run)
     best = run_dir(work_dir, run) / "best.pt"
     model, meta = load_model(best)
