@@ -136,3 +136,54 @@ def test_command_line_module(checkpoint, folder):
     document = json.loads(completed.stdout)
     assert sum(r["error"] is None for r in document["results"]) == 2
     assert "c_empty.png" in completed.stderr
+
+
+def test_csv_holds_one_row_per_file_like_the_json(capsys, tmp_path, checkpoint, folder):
+    import csv
+
+    table = tmp_path / "out" / "results.csv"
+    status, document = run_json(capsys, folder, "--checkpoint", checkpoint, "--csv", table)
+    assert status == 1
+    rows = list(csv.DictReader(table.open(newline="")))
+    assert [r["file"] for r in rows] == [r["file"] for r in document["results"]]
+    for row, result in zip(rows, document["results"]):
+        if result["error"] is None:
+            assert [float(row[f"p_{label}"]) for label in LABELS] == pytest.approx(
+                list(result["probabilities"].values()), abs=1e-6)
+            assert row["positive"].split(";") == result["positive"] and row["error"] == ""
+        else:
+            assert row["error"] == result["error"] and row["p_AF"] == "" and row["positive"] == ""
+    assert main([str(folder), "--checkpoint", str(checkpoint), "--csv", str(tmp_path)]) == 2  # a folder
+    assert "--csv" in capsys.readouterr().err
+
+
+def test_explain_draws_the_attention_over_each_classified_page(capsys, tmp_path):
+    from vizecg.explain import image_path_maps, attention_maps
+    from vizecg.models import create_model as build
+
+    torch.manual_seed(0)
+    model = build("vizecgnet", signal_width=4, image_width=4, embed_dim=16, head_hidden=16, num_heads=2)
+    outputs = attention_maps(model, None, torch.rand(2, 3, 64, 178))
+    maps = image_path_maps(outputs, item=1)
+    assert set(maps) == {"CMAM image (deployed, image-only)", "SMAM image"}
+    for grid in maps.values():  # attention each key token receives, averaged over queries: sums to 1
+        assert grid.shape == outputs["token_grid"]["image"] and grid.sum() == pytest.approx(1.0, abs=1e-5)
+
+    pages = tmp_path / "pages"
+    (pages / "sub").mkdir(parents=True)
+    Image.fromarray(draw_ecg_page(seed=1)).save(pages / "a.png")
+    Image.fromarray(draw_ecg_page(seed=2)).save(pages / "sub" / "a.png")  # same stem, other folder
+    (pages / "b.png").write_bytes(b"")
+    shipped = REPO / "models" / "vizecgnet_image"
+    if not (shipped / "model.json").is_file():
+        pytest.skip("no shipped model in this checkout")
+    out = tmp_path / "explain"
+    status, document = run_json(capsys, pages / "a.png", pages / "sub" / "a.png", pages / "b.png",
+                                "--checkpoint", shipped, "--explain", out)
+    assert status == 1
+    written = [r.get("explanation") for r in document["results"]]
+    assert written[2] is None and len(set(written[:2])) == 2
+    for path in written[:2]:
+        image = Image.open(path)
+        assert image.format == "PNG" and image.height > image.width  # the page and two maps under it
+    assert sorted(p.name for p in out.iterdir()) == ["a.0.attention.png", "a.1.attention.png"]

@@ -3,8 +3,8 @@
 Usage::
 
     python -m vizecg.predict IMAGE_OR_FOLDER [...] [--checkpoint PATH_OR_MODEL_DIR] [--json]
-                             [--threshold T] [--no-ecg-check] [--device cpu|cuda]
-                             [--file-timeout SECONDS]
+                             [--csv FILE] [--explain DIR] [--threshold T] [--no-ecg-check]
+                             [--device cpu|cuda] [--file-timeout SECONDS]
 
 Every argument is an image file (PNG, JPEG, BMP, TIFF, GIF, WebP: first frame; PDF: first
 page) or a folder, which expands to the entries directly inside it that are named like images
@@ -116,10 +116,14 @@ class FileResult:
     probabilities: dict[str, float] | None = None
     positive: list[str] | None = None
     error: str | None = None
+    explanation: str | None = None  # the --explain PNG, when one was written
 
     def as_json(self) -> dict:
-        return {"file": self.file, "probabilities": self.probabilities,
-                "positive": self.positive, "error": self.error}
+        entry = {"file": self.file, "probabilities": self.probabilities,
+                 "positive": self.positive, "error": self.error}
+        if self.explanation is not None:
+            entry["explanation"] = self.explanation
+        return entry
 
 
 def _one_line(error: BaseException | str) -> str:
@@ -608,9 +612,15 @@ def can_isolate_files() -> bool:
 
 def predict_files(files: Sequence[Path], classifier: ImageClassifier, *, ecg_check: bool = True,
                   batch_size: int = 16, workers: int | None = None, progress: bool | None = None,
-                  file_timeout: float = FILE_TIME_LIMIT_S, isolate: bool | None = None) -> list[FileResult]:
+                  file_timeout: float = FILE_TIME_LIMIT_S, isolate: bool | None = None,
+                  explain_dir: str | Path | None = None) -> list[FileResult]:
     """Classify ``files``: one result per file, in order; a failing file gets an error result
     and does not stop the rest. Never raises for a file's sake.
+
+    With ``explain_dir`` each classified page also gets ``explain_dir/<name>.attention.png``:
+    the page as the model saw it with the image stream's CMAM and SMAM maps over it
+    (:func:`vizecg.explain.write_explanation`); a map that cannot be drawn costs the picture
+    only, never the probabilities.
 
     Pages are read and prepared by ``workers`` readers (default ``min(4, CPUs)``) while the
     model runs batches of ``batch_size``. With ``isolate`` (the default where the platform can
@@ -638,7 +648,32 @@ def predict_files(files: Sequence[Path], classifier: ImageClassifier, *, ecg_che
                 continue
             results[index].probabilities = {label: float(p) for label, p in zip(LABELS, row)}
             results[index].positive = [label for label, p, t in zip(LABELS, row, classifier.thresholds) if p >= t]
+        if explain_dir is not None:
+            explain([(index, array) for index, array in pending if results[index].error is None])
         pending.clear()
+
+    names = explanation_names(files)
+
+    def explain(batch: list[tuple[int, np.ndarray]]) -> None:
+        from vizecg.explain import attention_maps, image_path_maps, write_explanation
+
+        if not batch:
+            return
+        try:
+            outputs = attention_maps(classifier.model, None, torch.from_numpy(np.stack([a for _, a in batch]))
+                                     .to(classifier.device))
+        except Exception as error:  # e.g. a model without attention maps: the pictures only
+            for index, _ in batch:
+                print(f"warning: {files[index]}: no attention picture ({_one_line(error)})", file=sys.stderr)
+            return
+        for item, (index, array) in enumerate(batch):
+            try:
+                target = Path(explain_dir) / names[index]
+                write_explanation(target, array, image_path_maps(outputs, item), results[index].probabilities,
+                                  results[index].positive, title=str(files[index]))
+                results[index].explanation = str(target)
+            except Exception as error:
+                print(f"warning: {files[index]}: no attention picture ({_one_line(error)})", file=sys.stderr)
 
     size = (classifier.image_height, classifier.image_width)
     if isolate:
@@ -661,6 +696,38 @@ def predict_files(files: Sequence[Path], classifier: ImageClassifier, *, ecg_che
     return results
 
 
+def explanation_names(files: Sequence[Path]) -> list[str]:
+    """``<stem>.attention.png`` per file, with the file's position added where two stems clash
+    (``scans/a.png`` and ``photos/a.jpg``)."""
+    stems = [Path(f).stem for f in files]
+    counts: dict[str, int] = {}
+    for stem in stems:
+        counts[stem] = counts.get(stem, 0) + 1
+    return [f"{stem}.attention.png" if counts[stem] == 1 else f"{stem}.{i}.attention.png"
+            for i, stem in enumerate(stems)]
+
+
+CSV_COLUMNS = ("file", *(f"p_{label}" for label in LABELS), "positive", "error")
+
+
+def write_csv(results: Sequence[FileResult], path: str | Path) -> Path:
+    """One row per file for spreadsheets: probabilities (empty when it failed), the positive labels
+    joined by ``;`` and the error."""
+    import csv
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8", errors="backslashreplace") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for result in results:
+            probabilities = result.probabilities or {}
+            writer.writerow([result.file, *(f"{probabilities[label]:.6f}" if label in probabilities else ""
+                                            for label in LABELS),
+                             ";".join(result.positive) if result.positive is not None else "", result.error or ""])
+    return path
+
+
 # ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
@@ -678,6 +745,11 @@ def build_parser() -> argparse.ArgumentParser:
                              f"the shipped model {shipped_model_dir()} if it exists, else {DEFAULT_CHECKPOINT}, "
                              "written by `dvc repro`)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument("--csv", type=Path, default=None, metavar="FILE",
+                        help="also write one CSV row per file (probabilities, positive labels, error) to FILE")
+    parser.add_argument("--explain", type=Path, default=None, metavar="DIR",
+                        help="also write DIR/<name>.attention.png per classified page: the page as the model "
+                             "saw it with the image stream's attention (CMAM, SMAM) over it")
     parser.add_argument("--threshold", type=float, default=None,
                         help="one probability threshold for all labels (default: the checkpoint's "
                              "per-class thresholds, else 0.5)")
@@ -716,6 +788,10 @@ def _argument_error(args: argparse.Namespace) -> str | None:
         return f"--workers must be at least 1, got {args.workers}"
     if not (args.file_timeout > 0 and math.isfinite(args.file_timeout)):
         return f"--file-timeout must be a positive number of seconds, got {args.file_timeout}"
+    if args.csv is not None and args.csv.is_dir():
+        return f"--csv {args.csv} is a folder; give a file name"
+    if args.explain is not None and args.explain.exists() and not args.explain.is_dir():
+        return f"--explain {args.explain} is a file; give a folder"
     return None
 
 
@@ -733,8 +809,15 @@ def run(args: argparse.Namespace) -> int:
     items = expand_inputs(args.inputs)
     files = [item for item in items if isinstance(item, Path)]
     predicted = iter(predict_files(files, classifier, ecg_check=not args.no_ecg_check, batch_size=args.batch_size,
-                                   workers=args.workers, file_timeout=args.file_timeout))
+                                   workers=args.workers, file_timeout=args.file_timeout,
+                                   explain_dir=args.explain))
     results = [next(predicted) if isinstance(item, Path) else item for item in items]
+    if args.csv is not None:
+        try:
+            write_csv(results, args.csv)
+        except OSError as error:
+            print(f"error: cannot write --csv {args.csv}: {_one_line(error)}", file=sys.stderr)
+            return EXIT_UNUSABLE
     for result in results:
         if result.error:
             print(f"error: {_printable(result.error)}", file=sys.stderr)
