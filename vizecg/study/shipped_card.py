@@ -1,0 +1,247 @@
+"""The shipped model's card: what it was trained on, how well it reads pages it never saw, and
+what it cannot do, measured by the pipeline (notebook 9) and written as ``MODEL_CARD.md``
+beside the weights.
+
+Every image below reaches the model the way a user's file does: drawn at twice the model's
+input size (an ecg_plot-look page, another layout, or a phone photo of it), then read back
+by :func:`vizecg.page_reader.prepare_page` at the size ``model.json`` states. The real-print
+panel and the ecg_plot pages run through :func:`vizecg.predict.predict_files` itself.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Subset
+
+from vizecg.contract import LABELS
+from vizecg.data.dataset import ECGDataset
+from vizecg.evaluation import AUROCMetric, ThresholdMetric, bootstrap_ci, classification_metrics, predict_probs
+
+#: (condition, layout preset, artifact mix, severity): the looks the card scores; severities are added per profile
+LAYOUTS = (("paper (ecg_plot look)", "paper"), ("clinical 3x4", "clinical_3x4"), ("rhythm 12x1", "rhythm_12x1"))
+RENDER_SCALE = 2.0
+
+
+def card_renderer(height: int, width: int, style: str, photo_severity: float, seed: int = 0):
+    """Pages of ``style`` drawn at 2x, with phone-photo artifacts at ``photo_severity``, read back by predict."""
+    from vizecg.render.training import TrainingImageRenderer
+
+    return TrainingImageRenderer(height, width, style=style, artifact_severity=float(photo_severity),
+                                 artifact_mix="photo", seed=seed, page_preparation="predict",
+                                 render_scale=RENDER_SCALE)
+
+
+def conditions(severities) -> list[tuple[str, str, float]]:
+    out = [(name, style, 0.0) for name, style in LAYOUTS]
+    return out + [(f"photo of paper page, severity {s:g}", "paper", float(s)) for s in severities if s > 0]
+
+
+def score(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray, *, n_boot: int) -> dict:
+    """Macro AUROC and F1 (at the shipped thresholds) with bootstrap 95% CIs, and per class."""
+    metrics = classification_metrics(y, p, thresholds)
+    au = bootstrap_ci(y, p, AUROCMetric(), n_boot=n_boot, seed=0)
+    f1 = bootstrap_ci(y, p, ThresholdMetric("f1", thresholds), n_boot=n_boot, seed=0)
+    row = {"n": len(y), "auroc": metrics["auroc"], "auroc_ci": [float(v) for v in au],
+           "f1": metrics["f1"], "f1_ci": [float(v) for v in f1]}
+    for c in LABELS:
+        row[f"auroc {c}"] = metrics["per_class"][c]["auroc"]
+        row[f"f1 {c}"] = metrics["per_class"][c]["f1"]
+        row[f"positives {c}"] = int(y[:, LABELS.index(c)].sum())
+    return row
+
+
+def evaluate_shipped(model, meta: dict, thresholds: np.ndarray, *, synthetic_file: Path, ludb_file: Path | None,
+                     test_records: int, severities, n_boot: int, decimate: int, seed: int = 0,
+                     device: torch.device | str = "cpu", batch_size: int = 32, progress: bool = False) -> pd.DataFrame:
+    """One row per (dataset, condition): the synthetic test split (its first ``test_records``)
+    and LUDB, each in the three layouts and as photos of the paper page."""
+    height, width = meta["input"]["image_height"], meta["input"]["image_width"]
+    rows = []
+    datasets = {"synthetic test": synthetic_file, "LUDB (real ECGs)": ludb_file}
+    for dataset_name, path in datasets.items():
+        if path is None:
+            continue
+        for condition, style, severity in conditions(severities):
+            dataset = ECGDataset(path, "test", decimate=decimate,
+                                 image_renderer=card_renderer(height, width, style, severity, seed))
+            y = dataset.labels
+            if dataset_name == "synthetic test" and len(dataset) > test_records:
+                dataset, y = Subset(dataset, range(test_records)), y[:test_records]
+            p = predict_probs(model, dataset, inputs=("image",), batch_size=batch_size, device=device,
+                              progress=progress)
+            rows.append({"dataset": dataset_name, "condition": condition, **score(y, p, thresholds, n_boot=n_boot)})
+    return pd.DataFrame(rows)
+
+
+def score_pages(classifier, pages_dir: Path, *, n_boot: int) -> pd.DataFrame:
+    """The model through predict on labelled ecg_plot 0.2.8 pages (``png/``) and their JPEG photos
+    (``photo/``) of :func:`vizecg.study.rendering.write_ecg_plot_pages`; refused files are counted."""
+    from vizecg.page_reader import image_files_in
+    from vizecg.predict import predict_files
+
+    truth = pd.read_csv(pages_dir / "labels.csv").set_index("file")
+    rows = []
+    for variant, name in (("png", "ecg_plot 0.2.8 pages (PNG)"), ("photo", "photos of those pages (JPEG)")):
+        files = image_files_in(pages_dir / variant)
+        results = [r for r in predict_files(files, classifier, progress=False) if r.probabilities]
+        y = np.stack([truth.loc[Path(r.file).stem, list(LABELS)].to_numpy(dtype=int) for r in results])
+        p = np.array([[r.probabilities[c] for c in LABELS] for r in results])
+        rows.append({"dataset": "synthetic, through predict", "condition": name, "files": len(files),
+                     "refused": len(files) - len(results), **score(y, p, classifier.thresholds, n_boot=n_boot)})
+    return pd.DataFrame(rows)
+
+
+def real_print_probabilities(classifier, files: list[Path]) -> pd.DataFrame:
+    """predict's output on each real page: probabilities, or the reason it was refused."""
+    from vizecg.predict import predict_files
+
+    rows = []
+    for result in predict_files(files, classifier, progress=False):
+        row = {"file": Path(result.file).name, "error": result.error}
+        row.update(result.probabilities or {})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("file")
+
+
+def plot_real_prints(frame: pd.DataFrame, path: Path, title: str) -> Path:
+    """Fig. 2-style panel: the probability of each disease on each real page (refused pages left blank)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    values = frame.reindex(columns=list(LABELS)).astype(float)
+    fig, ax = plt.subplots(figsize=(7, 0.22 * len(values) + 1.5))
+    sns.heatmap(values, vmin=0, vmax=1, cmap="rocket_r", annot=True, fmt=".2f", annot_kws={"fontsize": 6},
+                cbar_kws={"label": "probability"}, ax=ax)
+    ax.set_ylabel("")
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(axis="y", labelsize=6)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _ci(row, key: str) -> str:
+    value = row[key]
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    low, high = row[f"{key}_ci"]
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _per_class(row, metric: str) -> str:
+    cells = []
+    for c in LABELS:
+        value = row[f"{metric} {c}"]
+        cells.append("n/a" if value is None or np.isnan(value) else f"{value:.2f}")
+    return " | ".join(cells)
+
+
+def metrics_table(frame: pd.DataFrame) -> str:
+    head = ("| data | look | n | macro AUROC [95% CI] | macro F1 [95% CI] | "
+            + " | ".join(f"AUROC {c}" for c in LABELS) + " |")
+    lines = [head, "|" + "---|" * (5 + len(LABELS))]
+    for _, row in frame.iterrows():
+        lines.append(f"| {row['dataset']} | {row['condition']} | {row['n']} | {_ci(row, 'auroc')} | "
+                     f"{_ci(row, 'f1')} | {_per_class(row, 'auroc')} |")
+    return "\n".join(lines)
+
+
+def _weak_classes(evaluation: pd.DataFrame, below: float = 0.65) -> dict[str, float]:
+    """Classes whose AUROC on clean synthetic paper pages stays below ``below``."""
+    clean = evaluation[(evaluation["dataset"] == "synthetic test") & (evaluation["condition"] == LAYOUTS[0][0])]
+    if clean.empty:
+        return {}
+    row = clean.iloc[0]
+    return {c: float(row[f"auroc {c}"]) for c in LABELS if not np.isnan(row[f"auroc {c}"]) and row[f"auroc {c}"] < below}
+
+
+def write_model_card(path: Path, meta: dict, evaluation: pd.DataFrame, real_prints: pd.DataFrame,
+                     panel: Path, *, model_dir: str | Path, n_boot: int, command: str) -> Path:
+    """``MODEL_CARD.md`` from the shipped ``model.json``, the measured tables and the panel figure."""
+    training = meta.get("training") or {}
+    params = meta.get("params") or {}
+    inp = params.get("input", {})
+    data = params.get("data", {})
+    thresholds = meta.get("thresholds") or {}
+    ludb = evaluation[evaluation["dataset"].str.startswith("LUDB")]
+    ludb_positives = {c: int(ludb[f"positives {c}"].iloc[0]) for c in LABELS} if len(ludb) else {}
+    refused = real_prints["error"].notna()
+    seen = training.get("samples_seen")
+    lines = [
+        f"# Model card: {meta['model_name']} image stream (`{Path(model_dir).as_posix()}`)",
+        "",
+        "Generated by the pipeline (`dvc repro model_card`, notebook 9) from `model.json` and measurements; "
+        "do not edit by hand.",
+        "",
+        "## Intended use",
+        "Research on reading printed, scanned and photographed 12-lead ECGs: six labels (1dAVb, RBBB, LBBB, SB, "
+        "AF, ST), each an independent probability. **Not a medical device**: it was never validated on patients "
+        "and must not inform care.",
+        "",
+        "## Model",
+        f"- VizECGNet's image stream alone (`{meta['model_name']}`, options `{json.dumps(meta['model_options'])}`): "
+        "what image-only inference runs; the signal stream that taught it is not shipped.",
+        f"- Input: one page, read by `vizecg.page_reader.prepare_page` (paper found, perspective and skew corrected, "
+        f"cropped to the grid, paper and ink normalised) and resized to {meta['input']['image_height']} x "
+        f"{meta['input']['image_width']} px RGB in [0, 1].",
+        f"- Missing-modality rule: `{meta.get('missing_modality')}` (CMAM attends to the page's own tokens).",
+        f"- Weights: `{meta['weights']['file']}`, {meta['weights']['bytes']:,} bytes, sha256 "
+        f"`{meta['weights']['sha256'][:16]}...`; code commit `{meta.get('git_commit')}`.",
+        "",
+        "## Training data",
+        f"- Synthetic only: 12-lead records from the project's generator (`vizecg.data.synthetic`, "
+        f"`data.source: {data.get('source')}`), each disease drawn from its ECG criteria; fresh records every epoch "
+        f"(stream seed {data.get('train_stream', {}).get('seed')}), validation records from another seed.",
+        f"- Pages: every layout and style the renderer draws (60% the paper's ecg_plot 2x6 look), with print, scan "
+        f"and phone-photo artifacts up to severity {inp.get('train_artifact_severity', ['?', '?'])[1]} after a "
+        f"clean-page curriculum ({inp.get('curriculum')}); gain augmentation {inp.get('gain_augment')}; every page "
+        f"drawn at {inp.get('render_scale', 1)}x and read back through `prepare_page` "
+        f"(`page_preparation: {inp.get('page_preparation', 'none')}`).",
+        f"- Cost: {training.get('epochs')} epochs, {seen:,} pages, {training.get('wall_seconds', 0) / 60:.0f} min "
+        "on 2 CPU cores." if seen else "- Cost: not recorded.",
+        "",
+        "## Thresholds (tuned per class on validation for F1)",
+        "| " + " | ".join(LABELS) + " |",
+        "|" + "---|" * len(LABELS),
+        "| " + " | ".join(f"{thresholds.get(c, 0.5):.3f}" for c in LABELS) + " |",
+        "",
+        "## Metrics",
+        f"Bootstrap 95% CIs over records ({n_boot:,} replicates); F1 at the thresholds above; n/a where a class "
+        "has no positive.",
+        "",
+        metrics_table(evaluation),
+        "",
+        (f"LUDB positives per class: {ludb_positives}. With {min(ludb_positives.values())} to "
+         f"{max(ludb_positives.values())} positives per class its per-class AUROCs are wide; it is external "
+         "validation only (never used for training, selection or thresholds)." if ludb_positives
+         else "LUDB was not available when this card was written."),
+        "",
+        "## Real printed and photographed pages (no labels)",
+        f"{len(real_prints)} pages beside the project, through `python -m vizecg.predict`: {int((~refused).sum())} "
+        f"classified, {int(refused.sum())} refused by the ECG-page check.",
+        "",
+        f"![probabilities on the real pages]({panel.name})",
+        "",
+        "## What it cannot do",
+        *[f"- **{c}** reaches AUROC {v:.2f} on clean synthetic pages: treat its probability as weak evidence."
+          + (" 1dAVb is a PR interval over 200 ms; at this input size 40 ms is under one pixel." if c == "1dAVb"
+             else "") for c, v in _weak_classes(evaluation).items()],
+        "- It saw synthetic ECGs only; real morphology, noise, pacing, other rhythms and co-existing diseases outside "
+        "the six labels may confuse it. Compare the synthetic and LUDB rows above before trusting a class.",
+        "- Layouts and looks it never saw (other lead arrangements, 50 mm/s rhythm strips only, hand-annotated or "
+        "heavily marked pages, partial pages, screenshots of ECG software) are out of scope; the ECG-page check "
+        "refuses some of them, not all.",
+        "- Probabilities are not calibrated to any clinical population's prevalence.",
+        "",
+        "## Reproduce",
+        f"`{command}`",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
