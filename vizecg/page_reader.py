@@ -448,6 +448,7 @@ class EcgEvidence:
     blob_fraction: float
     trace_column_fraction: float
     skew_deg: float
+    sheet_found: bool = False  # measured on the sheet cut out of a photo (find_paper_quad)
 
 
 GRID_MIN_SCORE: float = 4.8
@@ -456,8 +457,13 @@ Measured: real prints and renders 5.0-11, natural photos 1.4-3.5, text pages 3.4
 INK_FRACTION_RANGE: tuple[float, float] = (0.003, 0.75)
 """Share of pixels clearly darker than the paper (ink > 0.25): traces plus grid lines."""
 BLOB_MAX_FRACTION: float = 0.35
-"""Largest share of the ink that may survive a 5x5 opening: ECG ink is thin lines (<= 0.17
-measured), photographs are areas (>= 0.7)."""
+"""Largest share of the ink that may survive a :data:`BLOB_KERNEL` opening: ECG ink is thin lines,
+photographs are areas. Measured with ``benchmarks/ecg_check_acceptance.py``: natural photographs
+0.53-0.99 (grass and gravel 0.64, caught by the grid test anyway), clean pages about 0, blurred
+phone photos of pages 0-0.5."""
+BLOB_KERNEL: int = 7
+"""Opening diameter (px at :data:`DETECT_LONG_SIDE`) of the thin-strokes test. 7 rather than 5:
+a phone photo's defocus widens 1-2 px traces to 3-6 px, which a 5 px opening keeps as "areas"."""
 TRACE_MIN_COLUMNS: float = 0.05
 """Least share of page columns crossed by ink that is not a long straight grid line (traces).
 Blank graph paper measures 0 %; blurred phone photos of printed pages go down to about 7 %."""
@@ -472,7 +478,8 @@ GRID_TILE: int = 192
 def looks_like_ecg(image: np.ndarray) -> tuple[bool, str, float]:
     """Decide whether ``image`` (uint8 RGB) looks like an ECG page: ``(accepted, reason, score)``.
 
-    Measured on a deskewed copy at most :data:`DETECT_LONG_SIDE` px long, on the ink map
+    When the image is a photo of a sheet on a darker surface (:func:`find_paper_quad`), the
+    sheet is cut out and straightened first and the evidence is measured on it. Measured on a deskewed copy at most :data:`DETECT_LONG_SIDE` px long, on the ink map
     (:func:`ink_map`), four pieces of evidence must all hold:
 
     * **grid**: ECG paper is a square lattice of thin lines. :func:`grid_score` finds, tile by
@@ -481,7 +488,7 @@ def looks_like_ecg(image: np.ndarray) -> tuple[bool, str, float]:
       (no lattice) and noise (no peak) fail it. Needs :data:`GRID_MIN_SCORE`;
     * **ink**: between 0.3 % and 75 % of the pixels clearly darker than the paper
       (a blank page has none, noise or a dark photo has ink everywhere);
-    * **thin strokes**: at most :data:`BLOB_MAX_FRACTION` of the ink survives a 5x5 opening
+    * **thin strokes**: at most :data:`BLOB_MAX_FRACTION` of the ink survives a 7x7 opening
       (printed lines are 1-3 px wide here; photographs are made of areas, bricks of blocks);
     * **traces**: at least :data:`TRACE_MIN_COLUMNS` of the columns hold ink that is not part
       of a long straight line, so blank graph paper is refused.
@@ -495,7 +502,14 @@ def looks_like_ecg(image: np.ndarray) -> tuple[bool, str, float]:
 
 def ecg_evidence(image: np.ndarray) -> tuple[bool, str, float, EcgEvidence]:
     """:func:`looks_like_ecg` together with its measurements."""
-    work = limit_resolution(image, DETECT_LONG_SIDE)
+    # A photo of a sheet on a table, a hand or a clipboard: judge the sheet, not the frame. The
+    # surface around it is "photographic content" by every measure below, and up to half of a
+    # phone photo can be surface.
+    work = limit_resolution(image, 2 * DETECT_LONG_SIDE)
+    corners = find_paper_quad(work)
+    if corners is not None:
+        work = warp_quad(work, corners)
+    work = limit_resolution(work, DETECT_LONG_SIDE)
     ink = ink_map(work)
     skew = estimate_skew_from_ink(ink)
     if abs(skew) > 0.3:  # rotate the page, not the ink map: one interpolation keeps lines sharp
@@ -503,13 +517,14 @@ def ecg_evidence(image: np.ndarray) -> tuple[bool, str, float, EcgEvidence]:
     lattice, period = grid_score(ink)
     dark = (ink > 0.25).astype(np.uint8)
     ink_fraction = float(dark.mean())
-    blobs = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    blobs = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (BLOB_KERNEL, BLOB_KERNEL)))
     blob_fraction = float(blobs.sum() / max(int(dark.sum()), 1))
     trace_columns = trace_column_fraction(ink)
-    evidence = EcgEvidence(lattice, period, ink_fraction, blob_fraction, trace_columns, skew)
+    evidence = EcgEvidence(lattice, period, ink_fraction, blob_fraction, trace_columns, skew, corners is not None)
     score = lattice / GRID_MIN_SCORE
     summary = (f"grid {lattice:.1f} (period {period:.1f} px), ink {ink_fraction:.1%}, "
-               f"blobs {blob_fraction:.1%}, trace columns {trace_columns:.0%}")
+               f"blobs {blob_fraction:.1%}, trace columns {trace_columns:.0%}"
+               + (", on the sheet found in the photo" if corners is not None else ""))
     if ink_fraction < INK_FRACTION_RANGE[0]:
         return False, f"almost no dark ink (blank page?): {summary}", score, evidence
     if ink_fraction > INK_FRACTION_RANGE[1]:

@@ -314,3 +314,73 @@ def apply_artifacts(image: np.ndarray, config: ArtifactConfig | Mapping[str, flo
     noise_and_file = streams[5].spawn(2)
     out = _noise(out, cfg.noise, noise_and_file[0])
     return _jpeg(out, cfg.jpeg, noise_and_file[1])
+
+
+def _surface(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """What a sheet lies on when photographed: one of the desk colours with texture (wood grain,
+    fabric, or smooth), lit unevenly. Float32 ``(h, w, 3)`` in 0-255."""
+    colour = _BACKGROUNDS[rng.integers(len(_BACKGROUNDS))] + rng.uniform(-12, 12, size=3)
+    kind = rng.integers(3)
+    texture = np.zeros((h, w), np.float32)
+    if kind == 0:  # wood: stretched smooth noise along one axis
+        texture = _smooth_field(rng, h, w, (int(rng.integers(20, 60)), 2)) * 18.0
+    elif kind == 1:  # fabric / stone: fine grain
+        texture = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 1.2) * 10.0
+    return np.clip(colour[None, None, :] + texture[..., None], 0, 255).astype(np.float32)
+
+
+def on_a4_sheet(page: np.ndarray, margin: float = 0.05) -> np.ndarray:
+    """``page`` printed on an A4 landscape sheet: white margins (``margin`` of the sheet's width at
+    least) that bring it to the sheet's 1.414 aspect ratio, the plot centred."""
+    h, w = page.shape[:2]
+    sheet_w = int(round(w / (1.0 - 2 * margin)))
+    sheet_h = max(int(round(sheet_w / math.sqrt(2.0))), int(round(h + 2 * margin * sheet_w)))
+    sheet_w = max(sheet_w, int(round(sheet_h * math.sqrt(2.0))))
+    sheet = np.full((sheet_h, sheet_w, 3), 255, np.uint8)
+    top, left = (sheet_h - h) // 2, (sheet_w - w) // 2
+    sheet[top:top + h, left:left + w] = page
+    return sheet
+
+
+def photograph_sheet(page: np.ndarray, rng: np.random.Generator | int, severity: float = 0.5, *,
+                     fill: tuple[float, float] = (0.55, 0.9)) -> np.ndarray:
+    """A phone photo of a whole printed ``page`` lying on a surface (uint8 RGB in, uint8 RGB out).
+
+    Unlike :func:`apply_artifacts` (whose pose crops or pads the page by at most 15 %), the
+    sheet here covers only ``fill`` (a range, drawn per photo) of the frame's width, on a desk,
+    wood or fabric, tilted by up to 10 degrees with perspective, then photographed: uneven
+    light and shadow, defocus, sensor noise, JPEG, at ``severity``. The frame keeps the page's
+    aspect ratio plus a margin. The page is first put on an A4 landscape sheet
+    (:func:`on_a4_sheet`), as a printer does. This is the photo people take of a printout on a table.
+    """
+    img = np.asarray(page)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(f"photograph_sheet needs an RGB uint8 image (H, W, 3), got {img.dtype} {img.shape}")
+    if not 0.0 <= severity <= 1.0:
+        raise ValueError(f"severity must be in [0, 1], got {severity}")
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(int(rng))
+    pose, paper, light, optics = generator.spawn(4)
+    img = on_a4_sheet(img, paper.uniform(0.03, 0.08))
+    h, w = img.shape[:2]
+    frame_w = int(round(w / pose.uniform(*fill)))
+    frame_h = int(round(frame_w * pose.uniform(0.62, 0.8)))  # a landscape phone frame
+    frame_h = max(frame_h, int(h * 1.08))
+    sheet = _tint(img, 0.6 * severity, paper)
+    sheet = sheet.astype(np.float32) if sheet.dtype != np.float32 else sheet
+    centre = np.array([frame_w / 2, frame_h / 2], np.float32) + pose.uniform(-0.06, 0.06, 2).astype(np.float32) * [frame_w, frame_h]
+    theta = math.radians(pose.uniform(-10, 10))
+    rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]], np.float32)
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    dst = (src - np.array([w / 2, h / 2], np.float32)) @ rot.T + centre
+    dst += pose.uniform(-0.05, 0.05, size=(4, 2)).astype(np.float32) * np.array([w, h], np.float32)
+    matrix = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
+    frame = _surface(pose, frame_h, frame_w)
+    warped = cv2.warpPerspective(sheet, matrix, (frame_w, frame_h), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    mask = cv2.warpPerspective(np.ones((h, w), np.float32), matrix, (frame_w, frame_h), flags=cv2.INTER_LINEAR)
+    out = warped + frame * (1.0 - mask[..., None])
+    out = _lighting(out, max(0.3, severity), light)
+    blur_rng, noise_rng, jpeg_rng = optics.spawn(3)
+    out = _blur(out, severity, blur_rng)
+    out = _noise(out, severity, noise_rng)
+    return _jpeg(out, max(0.2, severity), jpeg_rng)

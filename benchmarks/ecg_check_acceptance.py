@@ -1,0 +1,121 @@
+"""How often predict's ECG-page check accepts phone photos of whole ECG pages, and refuses images
+that are not ECGs, on images generated here (not the 52 real prints its thresholds were set on).
+
+    python benchmarks/ecg_check_acceptance.py [--pages 200] [--out reports/metrics/ecg_check_acceptance.json]
+
+ECG photos: synthetic records drawn in the paper's ecg_plot look at full page size, then
+photographed by :func:`vizecg.render.artifacts.photograph_sheet` (the sheet covering 55-90 % of the
+frame on a desk, wood or fabric, tilted up to 10 degrees, perspective, shadow, blur, noise,
+JPEG) at four severities, plus the training artifacts (:func:`apply_artifacts`, photo mix).
+Non-ECGs: scikit-image's natural and document images, noise, blank and graph paper, text
+pages, each as it is and photographed on a desk the same way.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from vizecg.data.synthetic import generate_chunk
+from vizecg.page_reader import looks_like_ecg
+from vizecg.render.artifacts import ArtifactConfig, apply_artifacts, photograph_sheet
+from vizecg.render.draw import render_ecg
+from vizecg.render.style import RenderStyle
+
+SEVERITIES = (0.25, 0.5, 0.75, 1.0)
+
+
+def ecg_pages(n: int, seed: int):
+    records = generate_chunk(n, seed)
+    rng = np.random.default_rng(seed)
+    for i, signal in enumerate(records.signals):
+        height = int(rng.integers(700, 1100))
+        style = RenderStyle.preset("paper").replace(height=height, width=int(height * 2.79))
+        yield i, render_ecg(signal, style=style)
+
+
+def non_ecg_images() -> dict[str, np.ndarray]:
+    from skimage import data
+
+    images = {}
+    for name in ("astronaut", "coffee", "brick", "camera", "page", "text", "coins", "chelsea", "rocket",
+                 "immunohistochemistry", "grass", "gravel", "checkerboard", "horse", "moon"):
+        image = np.asarray(getattr(data, name)())
+        if image.dtype == bool:
+            image = image.astype(np.uint8) * 255
+        if image.ndim == 2:
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        images[name] = np.ascontiguousarray(image[:, :, :3].astype(np.uint8))
+    rng = np.random.default_rng(1)
+    text = np.full((1100, 850, 3), 255, np.uint8)
+    for y in range(60, 1050, 24):
+        words = "".join(rng.choice(list("abcdefghij klmnopqrstuvwxyz"), 60))
+        cv2.putText(text, words, (40, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (20, 20, 20), 1, cv2.LINE_AA)
+    graph = np.full((760, 2000, 3), 255, np.uint8)
+    for x in range(0, graph.shape[1], 8):
+        cv2.line(graph, (x, 0), (x, graph.shape[0] - 1), (240, 80, 80) if x % 40 == 0 else (255, 190, 190), 1)
+    for y in range(0, graph.shape[0], 8):
+        cv2.line(graph, (0, y), (graph.shape[1] - 1, y), (240, 80, 80) if y % 40 == 0 else (255, 190, 190), 1)
+    table = np.full((900, 1400, 3), 255, np.uint8)
+    for y in range(40, 880, 40):  # a spreadsheet print: ruled rows and columns, digits
+        cv2.line(table, (20, y), (1380, y), (90, 90, 90), 1)
+        for x in range(30, 1360, 170):
+            cv2.putText(table, f"{rng.integers(10000):>5}", (x, y + 28), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (20, 20, 20), 1)
+    for x in range(20, 1400, 170):
+        cv2.line(table, (x, 40), (x, 860), (90, 90, 90), 1)
+    images.update({"blank": np.full((600, 1400, 3), 255, np.uint8),
+                   "uniform_noise": rng.integers(0, 256, (600, 1400, 3), dtype=np.uint8),
+                   "text_page": text, "graph_paper_without_traces": graph, "ruled_table": table})
+    return images
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=200, help="ECG photos per severity of photograph_sheet / 4")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=Path("reports/metrics/ecg_check_acceptance.json"))
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    groups: dict[str, list[bool]] = collections.defaultdict(list)
+    reasons: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+
+    def record(group: str, image: np.ndarray) -> None:
+        accepted, reason, _ = looks_like_ecg(image)
+        groups[group].append(accepted)
+        if not accepted:
+            reasons[group][reason.split(":")[0]] += 1
+
+    for i, page in tqdm(ecg_pages(args.pages, args.seed), total=args.pages, desc="ECG pages"):
+        rng = np.random.default_rng([args.seed, i])
+        severity = SEVERITIES[i % len(SEVERITIES)]
+        record("ECG page, clean", page)
+        record(f"ECG photo on a surface, severity {severity:g}", photograph_sheet(page, rng, severity))
+        record(f"ECG page, training photo artifacts {severity:g}", apply_artifacts(page, ArtifactConfig.photo(severity), rng))
+    for name, image in tqdm(non_ecg_images().items(), desc="non-ECG images"):
+        record("non-ECG image", image)
+        for k, severity in enumerate((0.25, 0.75)):
+            record("non-ECG image photographed on a surface", photograph_sheet(image, k, severity))
+
+    summary = {}
+    for group in sorted(groups):
+        values = groups[group]
+        summary[group] = {"images": len(values), "accepted": int(sum(values)),
+                          "accepted_fraction": round(float(np.mean(values)), 4),
+                          "refusal_reasons": dict(reasons[group])}
+        print(f"{group:55s} accepted {sum(values):4d} / {len(values):4d} ({np.mean(values):6.1%})"
+              + (f"   refused: {dict(reasons[group])}" if reasons[group] else ""))
+    print(f"{time.perf_counter() - start:.0f} s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"command": "python benchmarks/ecg_check_acceptance.py "
+                                    f"--pages {args.pages} --seed {args.seed}", "groups": summary}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
