@@ -10,7 +10,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 from torch import nn
 from torch.utils.data import Dataset
 
-from vizecg.evaluation import (AUROCMetric, ThresholdMetric, bootstrap_ci, classification_metrics, count_parameters,
+from vizecg.evaluation import (AUROCMetric, ThresholdMetric, bootstrap_ci, classification_metrics, parameters_millions,
                                describe_device, inference_ms_per_ecg, macro_auroc, macro_f1, predict_probs,
                                tune_thresholds)
 
@@ -157,7 +157,7 @@ def test_predict_probs_in_dataset_order_and_mode_restored():
 
 def test_size_and_latency():
     model = _Linear()
-    assert count_parameters(model) == pytest.approx(78 / 1e6)
+    assert parameters_millions(model) == pytest.approx(78 / 1e6)
     ms = inference_ms_per_ecg(model, {"signal": torch.randn(12, 32)}, device="cpu", warmup=1, iters=3)
     assert ms > 0 and math.isfinite(ms)
     ms_batch = inference_ms_per_ecg(model, {"signal": torch.randn(1, 12, 32)}, device="cpu", batch_size=4,

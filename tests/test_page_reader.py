@@ -308,3 +308,25 @@ def test_prepare_page_warps_a_photographed_sheet(page):
 def test_prepare_page_rejects_wrong_input():
     with pytest.raises(ValueError, match="uint8 RGB"):
         prepare_page(np.zeros((100, 100), np.uint8), 64, 64)
+
+
+def test_phone_photos_of_whole_sheets_are_accepted_and_photographed_non_ecgs_refused():
+    """Photos the tests make (a sheet on a desk, wood or fabric, tilted, in perspective, shadowed,
+    blurred, JPEG) rather than the real prints the thresholds were first set on."""
+    from vizecg.render.artifacts import photograph_sheet
+    from vizecg.render.draw import render_ecg
+    from vizecg.render.style import RenderStyle
+    from vizecg.data.synthetic import generate_chunk
+
+    signals = generate_chunk(4, seed=11).signals
+    for i, (signal, severity) in enumerate(zip(signals, (0.25, 0.25, 0.5, 0.5))):
+        page = render_ecg(signal, style=RenderStyle.preset("paper").replace(height=760, width=2120))
+        photo = photograph_sheet(page, i, severity)
+        assert photo.shape[0] > page.shape[0] and photo.shape[1] > page.shape[1]  # the surface shows around it
+        accepted, reason, _ = looks_like_ecg(photo)
+        assert accepted, f"photo {i} (severity {severity}): {reason}"
+        assert "on the sheet found in the photo" in reason
+    non_ecgs = {**_natural_images(), **_synthetic_non_ecgs()}
+    for name in ("astronaut", "brick", "text_page", "graph_paper_without_traces"):
+        accepted, reason, _ = looks_like_ecg(photograph_sheet(non_ecgs[name], 0, 0.5))
+        assert not accepted, f"photographed {name} accepted: {reason}"

@@ -63,7 +63,7 @@ identifies many more formats by content, some of them through external programs 
 Ghostscript), which a renamed hostile file must not reach. (Pillow's JPEG opener also returns
 the MPO files some cameras write as .jpg.)"""
 
-MIN_IMAGE_SIDE: int = 64
+MIN_PAGE_SIDE: int = 64
 """Smaller images cannot hold a readable 12-lead page (a 10 s lead needs tens of pixels)."""
 
 MAX_ASPECT_RATIO: float = 10.0
@@ -120,7 +120,7 @@ def load_image(path: str | Path) -> np.ndarray:
 
     Raises :class:`PageReadError` naming the file when it is missing, not a regular file,
     unreadable, empty, not a readable image (corrupt, truncated, text, unsupported format),
-    too large, smaller than :data:`MIN_IMAGE_SIDE` pixels or more elongated than
+    too large, smaller than :data:`MIN_PAGE_SIDE` pixels or more elongated than
     :data:`MAX_ASPECT_RATIO`.
     """
     path = Path(path)
@@ -132,10 +132,10 @@ def load_image(path: str | Path) -> np.ndarray:
         raise PageReadError(f"{path}: cannot be read ({error.strerror or error})") from None
     rgb = _render_pdf_first_page(path) if signature == b"%PDF-" else _read_raster(path)
     height, width = rgb.shape[:2]
-    if min(height, width) < MIN_IMAGE_SIDE:
+    if min(height, width) < MIN_PAGE_SIDE:
         raise PageReadError(
             f"{path}: image is only {width}x{height} px; an ECG page needs at least "
-            f"{MIN_IMAGE_SIDE} px per side")
+            f"{MIN_PAGE_SIDE} px per side")
     if max(height, width) > MAX_ASPECT_RATIO * min(height, width):
         raise PageReadError(
             f"{path}: image is {width}x{height} px, {max(height, width) / min(height, width):.0f} times longer "

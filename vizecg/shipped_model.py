@@ -228,7 +228,7 @@ def describe_page_preparation(height: int, width: int) -> dict:
     steps = [
         ("load_image", {"max_image_pixels": pr.MAX_IMAGE_PIXELS, "max_jpeg_pixels": pr.MAX_JPEG_PIXELS,
                         "pdf_render_dpi": pr.PDF_RENDER_DPI, "pdf_max_pixels": pr.PDF_MAX_PIXELS,
-                        "min_image_side": pr.MIN_IMAGE_SIDE, "max_aspect_ratio": pr.MAX_ASPECT_RATIO}),
+                        "min_image_side": pr.MIN_PAGE_SIDE, "max_aspect_ratio": pr.MAX_ASPECT_RATIO}),
         ("looks_like_ecg", {"grid_min_score": pr.GRID_MIN_SCORE, "strong_grid_score": pr.STRONG_GRID_SCORE,
                             "ink_fraction_range": list(pr.INK_FRACTION_RANGE),
                             "blob_max_fraction": pr.BLOB_MAX_FRACTION, "trace_min_columns": pr.TRACE_MIN_COLUMNS,

@@ -41,7 +41,7 @@ def resolve_autocast_dtype(amp: str | bool, device: torch.device | str) -> torch
     raise ValueError(f"amp must be 'auto', 'bf16', 'fp16' or 'off', got {amp!r}")
 
 
-def check_inputs(inputs: Sequence[str]) -> tuple[str, ...]:
+def validate_input_names(inputs: Sequence[str]) -> tuple[str, ...]:
     """Validate the model inputs to feed (a non-empty subset of ``("signal", "image")``)."""
     if isinstance(inputs, str):
         inputs = (inputs,)
@@ -93,7 +93,7 @@ def run_inference(model: nn.Module, batches: Iterable[dict], *, inputs: Sequence
 
     The model's train/eval mode is restored afterwards.
     """
-    inputs = check_inputs(inputs)
+    inputs = validate_input_names(inputs)
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -146,7 +146,7 @@ def predict_probs(model: nn.Module, dataset: Dataset, *, inputs: Sequence[str], 
             to channels-last too (in place, like the move to ``device``).
     """
     device = torch.device(device)
-    inputs = check_inputs(inputs)
+    inputs = validate_input_names(inputs)
     if channels_last == "auto":
         channels_last = device.type == "cuda" and "image" in inputs
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,

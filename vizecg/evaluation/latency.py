@@ -17,7 +17,7 @@ from torch import nn
 from vizecg.evaluation.inference import resolve_autocast_dtype
 
 
-def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> float:
+def parameters_millions(model: nn.Module, *, trainable_only: bool = False) -> float:
     """Number of parameters in millions (shared parameters counted once)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only) / 1e6
 

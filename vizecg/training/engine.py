@@ -61,7 +61,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from vizecg.contract import LABELS
-from vizecg.evaluation.inference import (check_inputs, float_outputs, model_inputs, resolve_autocast_dtype,
+from vizecg.evaluation.inference import (validate_input_names, float_outputs, model_inputs, resolve_autocast_dtype,
                                          run_inference)
 from vizecg.evaluation.metrics import macro_auprc, macro_auroc, macro_f1, per_class_auroc
 from vizecg.training import distributed
@@ -186,8 +186,8 @@ def fit(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Datas
         progress: tqdm bars and one summary line per epoch (rank 0).
         tensorboard: write TensorBoard scalars (rank 0, when tensorboard is installed).
     """
-    inputs = check_inputs(inputs)
-    val_inputs = check_inputs(val_inputs) if val_inputs is not None else inputs
+    inputs = validate_input_names(inputs)
+    val_inputs = validate_input_names(val_inputs) if val_inputs is not None else inputs
     if select_metric not in SELECTABLE_METRICS:
         raise ValueError(f"select_metric must be one of {SELECTABLE_METRICS}, got {select_metric!r}")
     if epochs < 1 or batch_size < 1 or grad_accum_steps < 1:
@@ -301,7 +301,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Datas
                 loader_generator=loader_generator, steps_per_epoch=steps_per_epoch,
                 grad_accum_steps=grad_accum_steps, val_loader=val_loader, inputs=inputs, val_inputs=val_inputs,
                 device=device, autocast_dtype=autocast_dtype, channels_last=use_channels_last, show=show,
-                monitor_inputs={k: check_inputs(v) for k, v in (monitor_inputs or {}).items()})
+                monitor_inputs={k: validate_input_names(v) for k, v in (monitor_inputs or {}).items()})
             history.append(row)
             improved = _is_better(row[select_metric], best["value"], lower_is_better)
             if improved:
