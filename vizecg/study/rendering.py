@@ -56,3 +56,64 @@ def write_ecg_plot_pages(prepared: str | Path, out_dir: str | Path, n: int, *, s
                 pass
     labels.to_csv(out_dir / "labels.csv", index=False)
     return labels
+
+
+def reference_agreement(pages_dir: str | Path, signals: np.ndarray, records, train_hw: tuple[int, int]):
+    """SSIM of the fast renderer's paper look against the genuine ecg_plot pages of the same records,
+    at full page size and at the training size ``(width, height)``; one row per record, plus the
+    last pair of pages (for display)."""
+    import cv2
+    import pandas as pd
+    from PIL import Image
+    from skimage.metrics import structural_similarity
+
+    from vizecg.render import render_ecg
+
+    scores, reference, fast = [], None, None
+    for signal, record in zip(signals, records):
+        reference = np.asarray(Image.open(Path(pages_dir) / "png" / f"{record}.png").convert("RGB"))
+        fast = render_ecg(signal, backend="fast", style="paper")
+        if reference.shape != fast.shape:
+            raise ValueError(f"{record}: ecg_plot page {reference.shape} and fast page {fast.shape} differ in size")
+        gray = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in (reference, fast)]
+        small = [cv2.resize(g, train_hw, interpolation=cv2.INTER_AREA) for g in gray]
+        scores.append({"record": record, "ssim_full": structural_similarity(*gray, data_range=255),
+                       "ssim_train_size": structural_similarity(*small, data_range=255)})
+    return pd.DataFrame(scores), reference, fast
+
+
+def render_timing(signals: np.ndarray, train_style) -> "pd.DataFrame":
+    """Milliseconds and pages per second of ecg_plot (2 pages) and the fast renderer (20 pages) at full
+    page size and at the training size, with the speed-up over ecg_plot, measured in this process."""
+    import time
+
+    import pandas as pd
+
+    from vizecg.render import render_ecg
+
+    def ms_per_page(backend: str, records, style="paper") -> float:
+        start = time.perf_counter()
+        for signal in records:
+            render_ecg(signal, backend=backend, style=style)
+        return 1000 * (time.perf_counter() - start) / len(records)
+
+    timing = pd.DataFrame({"ms per page": {
+        "ecg_plot, full page": ms_per_page("ecg_plot", signals[:2]),
+        "fast, full page": ms_per_page("fast", signals[:20]),
+        "fast, training size": ms_per_page("fast", signals[:20], train_style)}})
+    timing["pages per second"] = 1000 / timing["ms per page"]
+    timing["speed-up vs ecg_plot"] = timing.loc["ecg_plot, full page", "ms per page"] / timing["ms per page"]
+    return timing
+
+
+def write_rendering_metrics(ssim, timing, path: str | Path) -> dict:
+    """``rendering.json``: SSIM summary and per-page times."""
+    import json
+
+    metrics = {"ssim_full_mean": float(ssim["ssim_full"].mean()), "ssim_full_min": float(ssim["ssim_full"].min()),
+               "ssim_train_size_mean": float(ssim["ssim_train_size"].mean()),
+               "ssim_train_size_min": float(ssim["ssim_train_size"].min()), "ssim_records": int(len(ssim)),
+               "ms_per_page": {k: float(v) for k, v in timing["ms per page"].items()}}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
