@@ -479,8 +479,9 @@ def looks_like_ecg(image: np.ndarray) -> tuple[bool, str, float]:
     """Decide whether ``image`` (uint8 RGB) looks like an ECG page: ``(accepted, reason, score)``.
 
     When the image is a photo of a sheet on a darker surface (:func:`find_paper_quad`), the
-    sheet is cut out and straightened first and the evidence is measured on it. Measured on a deskewed copy at most :data:`DETECT_LONG_SIDE` px long, on the ink map
-    (:func:`ink_map`), four pieces of evidence must all hold:
+    sheet is cut out and straightened first and the evidence is measured on it. Measured on a
+    deskewed copy at most :data:`DETECT_LONG_SIDE` px long, on the ink map (:func:`ink_map`),
+    four pieces of evidence must all hold:
 
     * **grid**: ECG paper is a square lattice of thin lines. :func:`grid_score` finds, tile by
       tile, a spectral peak that stands out from everything else at the same spatial
@@ -488,7 +489,7 @@ def looks_like_ecg(image: np.ndarray) -> tuple[bool, str, float]:
       (no lattice) and noise (no peak) fail it. Needs :data:`GRID_MIN_SCORE`;
     * **ink**: between 0.3 % and 75 % of the pixels clearly darker than the paper
       (a blank page has none, noise or a dark photo has ink everywhere);
-    * **thin strokes**: at most :data:`BLOB_MAX_FRACTION` of the ink survives a 7x7 opening
+    * **thin strokes**: at most :data:`BLOB_MAX_FRACTION` of the ink survives a :data:`BLOB_KERNEL` opening
       (printed lines are 1-3 px wide here; photographs are made of areas, bricks of blocks);
     * **traces**: at least :data:`TRACE_MIN_COLUMNS` of the columns hold ink that is not part
       of a long straight line, so blank graph paper is refused.

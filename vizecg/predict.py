@@ -652,7 +652,7 @@ def predict_files(files: Sequence[Path], classifier: ImageClassifier, *, ecg_che
             explain([(index, array) for index, array in pending if results[index].error is None])
         pending.clear()
 
-    names = explanation_names(files)
+    names = explanation_names(files) if explain_dir is not None else []
 
     def explain(batch: list[tuple[int, np.ndarray]]) -> None:
         from vizecg.explain import attention_maps, image_path_maps, write_explanation
@@ -699,10 +699,10 @@ def predict_files(files: Sequence[Path], classifier: ImageClassifier, *, ecg_che
 def explanation_names(files: Sequence[Path]) -> list[str]:
     """``<stem>.attention.png`` per file, with the file's position added where two stems clash
     (``scans/a.png`` and ``photos/a.jpg``)."""
+    from collections import Counter
+
     stems = [Path(f).stem for f in files]
-    counts: dict[str, int] = {}
-    for stem in stems:
-        counts[stem] = counts.get(stem, 0) + 1
+    counts = Counter(stems)
     return [f"{stem}.attention.png" if counts[stem] == 1 else f"{stem}.{i}.attention.png"
             for i, stem in enumerate(stems)]
 

@@ -153,6 +153,7 @@ class TrainingImageRenderer:
         # the size pages are drawn at (larger than the model's input when they are prepared)
         self.page_height = round(self.height * self.render_scale)
         self.page_width = round(self.width * self.render_scale)
+        self._page_style = self.style.replace(height=self.page_height, width=self.page_width)
         self.randomize_style = bool(randomize_style)
         self.severity_range = (low, high)
         self.seed = int(seed)
@@ -188,10 +189,9 @@ class TrainingImageRenderer:
         """(style, severity, artifact-config rng, artifact rng) of image (index, epoch)."""
         style_rng, severity_rng, artifact_rng, curriculum_rng = self._streams(index, epoch)
         ramp = self.broad_fraction(epoch)
-        clean = self.style.replace(height=self.page_height, width=self.page_width)
         if ramp < 1.0 and curriculum_rng.random() >= ramp:
-            return clean, 0.0, severity_rng, artifact_rng  # a clean page while the curriculum ramps
-        style = sample_style(style_rng, self.page_height, self.page_width) if self.randomize_style else clean
+            return self._page_style, 0.0, severity_rng, artifact_rng  # a clean page while the curriculum ramps
+        style = sample_style(style_rng, self.page_height, self.page_width) if self.randomize_style else self._page_style
         low, high = self.severity_range
         high = low + ramp * (high - low)
         severity = low if high == low else float(severity_rng.uniform(low, high))

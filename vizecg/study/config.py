@@ -63,13 +63,18 @@ def load_params(path: str | Path | None = None, profile: str | None = None) -> d
     return resolved
 
 
+def run_entry(params: dict[str, Any], run: str) -> dict[str, Any]:
+    """``params["runs"][run]``, or :class:`ConfigError` listing the known runs."""
+    if run not in params["runs"]:
+        raise ConfigError(f"unknown run '{run}'; known: {sorted(params['runs'])}")
+    return params["runs"][run]
+
+
 def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
     """Model name, model options (profile defaults updated by the run's own), loss options and training
     options (the profile's ``train`` updated by its ``train_by_model`` entry for the model, then by the
     run's own ``train``) for ``run``."""
-    if run not in params["runs"]:
-        raise ConfigError(f"unknown run '{run}'; known: {sorted(params['runs'])}")
-    entry = params["runs"][run]
+    entry = run_entry(params, run)
     model = entry["model"]
     options = copy.deepcopy(params.get("model_options", {}).get(model, {}))
     options.update(entry.get("options", {}))
@@ -85,9 +90,7 @@ def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
 def params_for_run(params: dict[str, Any], run: str) -> dict[str, Any]:
     """``params`` as ``run`` trains and is scored with: the profile's ``input`` updated by the run's
     own ``input`` (e.g. the release run's deployed page preparation). A copy; ``params`` is unchanged."""
-    if run not in params["runs"]:
-        raise ConfigError(f"unknown run '{run}'; known: {sorted(params['runs'])}")
-    overrides = params["runs"][run].get("input", {})
+    overrides = run_entry(params, run).get("input", {})
     if not overrides:
         return params
     unknown = set(overrides) - set(params["input"]) - {"page_preparation", "render_scale"}

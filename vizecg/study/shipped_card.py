@@ -19,7 +19,8 @@ from torch.utils.data import Subset
 
 from vizecg.contract import LABELS
 from vizecg.data.dataset import ECGDataset
-from vizecg.evaluation import AUROCMetric, ThresholdMetric, bootstrap_ci, classification_metrics, predict_probs
+from vizecg.evaluation import predict_probs
+from vizecg.study.external import score as external_score
 
 #: (condition, layout preset, artifact mix, severity): the looks the card scores; severities are added per profile
 LAYOUTS = (("paper (ecg_plot look)", "paper"), ("clinical 3x4", "clinical_3x4"), ("rhythm 12x1", "rhythm_12x1"))
@@ -41,15 +42,10 @@ def conditions(severities) -> list[tuple[str, str, float]]:
 
 
 def score(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray, *, n_boot: int) -> dict:
-    """Macro AUROC and F1 (at the shipped thresholds) with bootstrap 95% CIs, and per class."""
-    metrics = classification_metrics(y, p, thresholds)
-    au = bootstrap_ci(y, p, AUROCMetric(), n_boot=n_boot, seed=0)
-    f1 = bootstrap_ci(y, p, ThresholdMetric("f1", thresholds), n_boot=n_boot, seed=0)
-    row = {"n": len(y), "auroc": metrics["auroc"], "auroc_ci": [float(v) for v in au],
-           "f1": metrics["f1"], "f1_ci": [float(v) for v in f1]}
+    """:func:`vizecg.study.external.score` at the shipped thresholds, with the record count and the
+    positives per class beside it."""
+    row = {"n": len(y), **external_score(y, p, n_boot=n_boot, thresholds=thresholds)}
     for c in LABELS:
-        row[f"auroc {c}"] = metrics["per_class"][c]["auroc"]
-        row[f"f1 {c}"] = metrics["per_class"][c]["f1"]
         row[f"positives {c}"] = int(y[:, LABELS.index(c)].sum())
     return row
 
