@@ -147,3 +147,16 @@ def test_release_run_trains_on_the_deployed_path_and_its_stage_is_frozen() -> No
     broken = {**params, "runs": {**params["runs"], "x": {"model": "vizecgnet", "input": {"image_hieght": 3}}}}
     with pytest.raises(ConfigError, match="image_hieght"):
         params_for_run(broken, "x")
+
+
+def test_notebooks_leave_out_absent_real_data_and_say_so(tmp_path: Path, capsys) -> None:
+    from vizecg.study.config import load_params, real_data_path
+
+    params = load_params(profile="smoke")
+    params["data"]["real_data_dir"] = str(tmp_path)
+    (tmp_path / "ludb").mkdir()
+    assert real_data_path(params, "ludb") == tmp_path / "ludb"
+    assert capsys.readouterr().out == ""
+    assert real_data_path(params, "real_prints") is None
+    note = capsys.readouterr().out
+    assert str(tmp_path / "real_prints") in note and "left out" in note

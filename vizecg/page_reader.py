@@ -475,7 +475,8 @@ DETECT_LONG_SIDE: int = 1024
 GRID_TILE: int = 192
 
 
-def looks_like_ecg(image: np.ndarray) -> tuple[bool, str, float]:
+def looks_like_ecg(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | None] | None = None
+                   ) -> tuple[bool, str, float]:
     """Decide whether ``image`` (uint8 RGB) looks like an ECG page: ``(accepted, reason, score)``.
 
     When the image is a photo of a sheet on a darker surface (:func:`find_paper_quad`), the
@@ -495,21 +496,21 @@ def looks_like_ecg(image: np.ndarray) -> tuple[bool, str, float]:
       of a long straight line, so blank graph paper is refused.
 
     ``score`` is the grid score over its threshold (>= 1 passes). Pages printed without any
-    grid are refused: the study's models only ever see gridded pages.
+    grid are refused: the study's models only ever see gridded pages. ``sheet`` is
+    :func:`cut_out_sheet` of ``image`` where the caller has it already (predict shares it with
+    :func:`prepare_page`, so a photo's sheet is found once).
     """
-    accepted, reason, score, _ = ecg_evidence(image)
+    accepted, reason, score, _ = ecg_evidence(image, sheet=sheet)
     return accepted, reason, score
 
 
-def ecg_evidence(image: np.ndarray) -> tuple[bool, str, float, EcgEvidence]:
+def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | None] | None = None
+                 ) -> tuple[bool, str, float, EcgEvidence]:
     """:func:`looks_like_ecg` together with its measurements."""
     # A photo of a sheet on a table, a hand or a clipboard: judge the sheet, not the frame. The
     # surface around it is "photographic content" by every measure below, and up to half of a
     # phone photo can be surface.
-    work = limit_resolution(image, 2 * DETECT_LONG_SIDE)
-    corners = find_paper_quad(work)
-    if corners is not None:
-        work = warp_quad(work, corners)
+    work, corners = sheet if sheet is not None else cut_out_sheet(image)
     work = limit_resolution(work, DETECT_LONG_SIDE)
     ink = ink_map(work)
     skew = estimate_skew_from_ink(ink)
@@ -870,13 +871,23 @@ class PageSteps:
     grid_box: tuple[int, int, int, int] | None = None
 
 
+def cut_out_sheet(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(page, corners)``: ``image`` shrunk to :data:`WORK_LONG_SIDE` and, where it is a photo of
+    a sheet on a darker surface, the sheet cut out and straightened (:func:`find_paper_quad`,
+    :func:`warp_quad`); ``corners`` is None where no sheet stands out (scans, screenshots)."""
+    page = limit_resolution(image)
+    corners = find_paper_quad(page)
+    return (warp_quad(page, corners) if corners is not None else page), corners
+
+
 def prepare_page(image: np.ndarray, height: int, width: int, *, debug: bool = False,
-                 correct_geometry: bool = True):
+                 correct_geometry: bool = True, sheet: tuple[np.ndarray, np.ndarray | None] | None = None):
     """Turn a uint8 RGB page (print, scan or photo) into model input float32 ``(3, height, width)``.
 
     Runs the steps listed in the module docstring. With ``correct_geometry=False`` only the
     photometric normalisation and the resize run (for pages that are already clean renders).
     With ``debug=True`` returns ``(array, PageSteps)`` holding every intermediate image.
+    ``sheet`` is :func:`cut_out_sheet` of ``image`` where the caller has it already.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"prepare_page expects uint8 RGB (H, W, 3), got {image.dtype} {image.shape}")
@@ -884,10 +895,7 @@ def prepare_page(image: np.ndarray, height: int, width: int, *, debug: bool = Fa
     page = limit_resolution(image)
     steps.images["input"] = page
     if correct_geometry:
-        corners = find_paper_quad(page)
-        if corners is not None:
-            page = warp_quad(page, corners)
-            steps.paper_corners = corners
+        page, steps.paper_corners = sheet if sheet is not None else cut_out_sheet(image)
         steps.images["paper"] = page
         steps.skew_deg = estimate_skew(page)
         page = rotate_page(page, steps.skew_deg)

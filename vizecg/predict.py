@@ -78,6 +78,7 @@ from vizecg.page_reader import (
     IMAGE_SUFFIXES,
     UNSUPPORTED_IMAGE_SUFFIXES,
     PageReadError,
+    cut_out_sheet,
     image_files_in,
     load_image,
     looks_like_ecg,
@@ -430,13 +431,15 @@ def _prepare_file(path: Path, height: int, width: int, ecg_check: bool) -> np.nd
     stage = "reading"
     try:
         image = load_image(path)
+        stage = "finding the sheet"
+        sheet = cut_out_sheet(image)  # shared by the check and the preparation: found once
         if ecg_check:
             stage = "checking the page"
-            accepted, reason, _ = looks_like_ecg(image)
+            accepted, reason, _ = looks_like_ecg(image, sheet=sheet)
             if not accepted:
                 return f"{path}: does not look like an ECG page ({reason}); use --no-ecg-check to classify it anyway"
         stage = "preprocessing"
-        array = prepare_page(image, height, width)
+        array = prepare_page(image, height, width, sheet=sheet)
     except PageReadError as error:
         return str(error)
     except MemoryError:

@@ -220,8 +220,9 @@ def describe_page_preparation(height: int, width: int) -> dict:
     """How ``predict`` turns a file into model input, with the parameters this code applies.
 
     The steps of :func:`vizecg.page_reader.prepare_page` in order (``correct_geometry=True``),
-    preceded by the reader and the ECG check; recorded so that a shipped model documents the
-    preprocessing it was used with (and a change of it can be noticed by comparing).
+    with the reader first and the ECG check where predict runs it (on the sheet cut out of a
+    photo, which the check and the preparation share); recorded so that a shipped model documents
+    the preprocessing it was used with (and a change of it can be noticed by comparing).
     """
     from vizecg import page_reader as pr
 
@@ -229,14 +230,15 @@ def describe_page_preparation(height: int, width: int) -> dict:
         ("load_image", {"max_image_pixels": pr.MAX_IMAGE_PIXELS, "max_jpeg_pixels": pr.MAX_JPEG_PIXELS,
                         "pdf_render_dpi": pr.PDF_RENDER_DPI, "pdf_max_pixels": pr.PDF_MAX_PIXELS,
                         "min_image_side": pr.MIN_PAGE_SIDE, "max_aspect_ratio": pr.MAX_ASPECT_RATIO}),
-        ("looks_like_ecg", {"grid_min_score": pr.GRID_MIN_SCORE, "strong_grid_score": pr.STRONG_GRID_SCORE,
-                            "ink_fraction_range": list(pr.INK_FRACTION_RANGE),
-                            "blob_max_fraction": pr.BLOB_MAX_FRACTION, "trace_min_columns": pr.TRACE_MIN_COLUMNS,
-                            "detect_long_side": pr.DETECT_LONG_SIDE, "grid_tile": pr.GRID_TILE,
-                            "skipped_with": "--no-ecg-check"}),
-        ("limit_resolution", _keyword_defaults(pr.limit_resolution)),
+        ("limit_resolution", {"long_side": pr.WORK_LONG_SIDE}),
         ("find_paper_quad", _keyword_defaults(pr.find_paper_quad)),
         ("warp_quad", {}),
+        ("looks_like_ecg", {"grid_min_score": pr.GRID_MIN_SCORE, "strong_grid_score": pr.STRONG_GRID_SCORE,
+                            "ink_fraction_range": list(pr.INK_FRACTION_RANGE),
+                            "blob_max_fraction": pr.BLOB_MAX_FRACTION, "blob_kernel": pr.BLOB_KERNEL,
+                            "trace_min_columns": pr.TRACE_MIN_COLUMNS,
+                            "detect_long_side": pr.DETECT_LONG_SIDE, "grid_tile": pr.GRID_TILE,
+                            "skipped_with": "--no-ecg-check"}),
         ("estimate_skew", _keyword_defaults(pr.estimate_skew)),
         ("rotate_page", {}),
         ("find_grid_box", _keyword_defaults(pr.find_grid_box)),

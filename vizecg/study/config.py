@@ -99,3 +99,15 @@ def params_for_run(params: dict[str, Any], run: str) -> dict[str, Any]:
     out = copy.deepcopy(params)
     out["input"].update(overrides)
     return out
+
+
+def real_data_path(params: dict[str, Any], name: str) -> Path | None:
+    """``<data.real_data_dir>/<name>`` (``ludb`` or ``real_prints``), or None, with a printed note,
+    where it is absent: the real data lives beside the project, so a notebook leaves out what needs
+    it and says so instead of failing."""
+    path = Path(params["data"]["real_data_dir"]) / name
+    if path.is_dir():
+        return path
+    print(f"{path} is absent: the parts of this notebook that need it are left out "
+          f"(set data.real_data_dir in params.yaml to the folder holding {name}/)")
+    return None
