@@ -188,6 +188,69 @@ def fit(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Datas
     """
     inputs = validate_input_names(inputs)
     val_inputs = validate_input_names(val_inputs) if val_inputs is not None else inputs
+    context = distributed.current_context(device)
+    device = context.device
+    micro_batch = _check_arguments(select_metric, epochs, batch_size, grad_accum_steps, lr, lr_min,
+                                   context.world_size, val_set)
+    out_dir = Path(out_dir)
+    last_path, best_path = out_dir / LAST_NAME, out_dir / BEST_NAME
+    fit_config = {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
+                  "lr_min": float(lr_min), "weight_decay": float(weight_decay),
+                  "grad_accum_steps": int(grad_accum_steps), "seed": int(seed),
+                  "select_metric": select_metric, "inputs": list(inputs), "val_inputs": list(val_inputs),
+                  "train_size": len(train_set), "val_size": len(val_set)}
+    meta = _make_meta(checkpoint_meta)
+
+    resume = _read_resume(last_path, best_path, fit_config, epochs)
+    if resume is not None and int(resume["epoch"]) >= epochs:
+        model.load_state_dict(resume["state_dict"])  # the caller's model ends with the last weights either way
+        return FitResult(out_dir, best_path, last_path, pd.DataFrame(resume["history"]),
+                         int(resume["best"]["epoch"]), float(resume["best"]["value"]), select_metric,
+                         int(resume["epoch"]), skipped=True)
+
+    use_channels_last = _resolve_channels_last(channels_last, device, inputs + val_inputs)
+    autocast_dtype = resolve_autocast_dtype(amp, device)
+    _place(model, loss_fn, device, use_channels_last)
+    loaders = _make_loaders(train_set, val_set, context, micro_batch=micro_batch, batch_size=batch_size,
+                            grad_accum_steps=grad_accum_steps, num_workers=num_workers, seed=seed, device=device)
+    optimizer, scheduler, scaler = _make_optimisation(model, lr=lr, lr_min=lr_min, weight_decay=weight_decay,
+                                                      total_steps=epochs * loaders.steps_per_epoch,
+                                                      device=device, autocast_dtype=autocast_dtype)
+    history, best, start_epoch = _restore(resume, model, optimizer, scheduler, scaler, select_metric)
+    del resume
+    train_model, ddp_model, eval_model = _wrap_for_training(model, context, device, find_unused_parameters,
+                                                            compile_model)
+    show = progress and context.is_main
+    lower_is_better = select_metric.endswith("loss")
+
+    with _epoch_log(out_dir, context, tensorboard, start_epoch) as writer:
+        for epoch in range(start_epoch, epochs):
+            row = _run_epoch(
+                epoch=epoch, epochs=epochs, seed=seed, context=context, model=train_model, ddp_model=ddp_model,
+                eval_model=eval_model, loss_fn=loss_fn, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+                train_set=train_set, train_loader=loaders.train, train_sampler=loaders.sampler,
+                loader_generator=loaders.generator, steps_per_epoch=loaders.steps_per_epoch,
+                grad_accum_steps=grad_accum_steps, val_loader=loaders.val, inputs=inputs, val_inputs=val_inputs,
+                device=device, autocast_dtype=autocast_dtype, channels_last=use_channels_last, show=show,
+                monitor_inputs={k: validate_input_names(v) for k, v in (monitor_inputs or {}).items()})
+            history.append(row)
+            improved = _is_better(row[select_metric], best["value"], lower_is_better)
+            if improved:
+                best = {"epoch": row["epoch"], "value": row[select_metric], "metric": select_metric}
+            if context.is_main:
+                _save_epoch(out_dir, meta, model, row, improved, history, best, fit_config, context,
+                            optimizer, scheduler, scaler)
+                _log_epoch(writer, row, epochs, improved, show)
+            distributed.barrier()
+
+    return FitResult(out_dir, best_path, last_path, pd.DataFrame(history), int(best["epoch"]),
+                     float(best["value"]), select_metric, start_epoch, skipped=False)
+
+
+# The steps of fit, in the order it takes them ---------------------------------------------------
+
+def _check_arguments(select_metric, epochs, batch_size, grad_accum_steps, lr, lr_min, world_size, val_set) -> int:
+    """Refuse a configuration that cannot train; return the per-process micro-batch."""
     if select_metric not in SELECTABLE_METRICS:
         raise ValueError(f"select_metric must be one of {SELECTABLE_METRICS}, got {select_metric!r}")
     if epochs < 1 or batch_size < 1 or grad_accum_steps < 1:
@@ -195,83 +258,91 @@ def fit(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Datas
                          f"got {epochs}, {batch_size}, {grad_accum_steps}")
     if not 0 <= lr_min <= lr:
         raise ValueError(f"need 0 <= lr_min <= lr, got lr={lr}, lr_min={lr_min}")
-    context = distributed.current_context(device)
-    device = context.device
-    if batch_size % (context.world_size * grad_accum_steps):
-        raise ValueError(f"batch_size {batch_size} is not divisible by world size {context.world_size} x "
+    if batch_size % (world_size * grad_accum_steps):
+        raise ValueError(f"batch_size {batch_size} is not divisible by world size {world_size} x "
                          f"grad_accum_steps {grad_accum_steps}")
-    micro_batch = batch_size // (context.world_size * grad_accum_steps)
     if len(val_set) == 0:
         raise ValueError("val_set is empty: validation selects the best epoch")
+    return batch_size // (world_size * grad_accum_steps)
 
-    out_dir = Path(out_dir)
-    last_path, best_path, history_path = out_dir / LAST_NAME, out_dir / BEST_NAME, out_dir / HISTORY_NAME
-    fit_config = {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
-                  "lr_min": float(lr_min), "weight_decay": float(weight_decay),
-                  "grad_accum_steps": int(grad_accum_steps), "seed": int(seed),
-                  "select_metric": select_metric, "inputs": list(inputs), "val_inputs": list(val_inputs),
-                  "train_size": len(train_set), "val_size": len(val_set)}
-    meta = _make_meta(checkpoint_meta)
-    lower_is_better = select_metric.endswith("loss")
 
-    resume = read_checkpoint(last_path) if last_path.exists() else None
-    if resume is not None:
-        saved = resume.get("fit_config", {})
-        changed = {k: (saved.get(k), v) for k, v in fit_config.items() if saved.get(k) != v}
-        if changed:
-            details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-            raise CheckpointError(f"{last_path} was written by a run with a different configuration ({details}); "
-                                  f"use a new out_dir or delete {out_dir} to start over")
-        if int(resume["epoch"]) >= epochs:
-            if not best_path.exists():
-                raise CheckpointError(f"{last_path} marks the run finished but {best_path} is missing")
-            best = resume["best"]
-            model.load_state_dict(resume["state_dict"])  # the caller's model ends with the last weights either way
-            return FitResult(out_dir, best_path, last_path, pd.DataFrame(resume["history"]), int(best["epoch"]),
-                             float(best["value"]), select_metric, int(resume["epoch"]), skipped=True)
+def _read_resume(last_path: Path, best_path: Path, fit_config: dict, epochs: int) -> dict | None:
+    """``last.pt`` of an earlier call with the same configuration, or None for a fresh run.
 
-    # --- model, optimizer, schedule --------------------------------------------------------------
-    use_channels_last = _resolve_channels_last(channels_last, device, inputs + val_inputs)
-    autocast_dtype = resolve_autocast_dtype(amp, device)
+    A checkpoint written with another configuration is refused rather than resumed: continuing
+    it would mix two runs in one set of weights."""
+    if not last_path.exists():
+        return None
+    resume = read_checkpoint(last_path)
+    saved = resume.get("fit_config", {})
+    changed = {k: (saved.get(k), v) for k, v in fit_config.items() if saved.get(k) != v}
+    if changed:
+        details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        raise CheckpointError(f"{last_path} was written by a run with a different configuration ({details}); "
+                              f"use a new out_dir or delete {last_path.parent} to start over")
+    if int(resume["epoch"]) >= epochs and not best_path.exists():
+        raise CheckpointError(f"{last_path} marks the run finished but {best_path} is missing")
+    return resume
+
+
+def _place(model: nn.Module, loss_fn, device: torch.device, channels_last: bool) -> None:
     model.to(device)
-    if use_channels_last:
+    if channels_last:
         model.to(memory_format=torch.channels_last)
-    if isinstance(loss_fn, nn.Module):
+    if isinstance(loss_fn, nn.Module):  # a loss with buffers or a teacher of its own
         loss_fn.to(device)
 
-    train_sampler = DistributedSampler(train_set, num_replicas=context.world_size, rank=context.rank,
-                                       shuffle=True, seed=seed, drop_last=False)
-    loader_generator = torch.Generator()
+
+@dataclass
+class _Loaders:
+    train: DataLoader
+    sampler: DistributedSampler
+    generator: torch.Generator  # reseeded every epoch: it seeds the workers
+    steps_per_epoch: int
+    val: DataLoader
+
+
+def _make_loaders(train_set, val_set, context, *, micro_batch, batch_size, grad_accum_steps, num_workers, seed,
+                  device) -> _Loaders:
+    # One replica outside DDP too, so a 1-process and a 2-process run see the same records per step.
+    sampler = DistributedSampler(train_set, num_replicas=context.world_size, rank=context.rank,
+                                 shuffle=True, seed=seed, drop_last=False)
+    generator = torch.Generator()
     pin = device.type == "cuda"
-    train_loader = DataLoader(train_set, batch_size=micro_batch, sampler=train_sampler, num_workers=num_workers,
-                              pin_memory=pin, drop_last=True, generator=loader_generator,
-                              prefetch_factor=4 if num_workers > 0 else None)
-    steps_per_epoch = len(train_loader) // grad_accum_steps
+    train = DataLoader(train_set, batch_size=micro_batch, sampler=sampler, num_workers=num_workers,
+                       pin_memory=pin, drop_last=True, generator=generator,
+                       prefetch_factor=4 if num_workers > 0 else None)
+    steps_per_epoch = len(train) // grad_accum_steps
     if steps_per_epoch == 0:
         raise ValueError(f"train_set has {len(train_set)} records, fewer than one global batch of {batch_size}")
     val_shard = Subset(val_set, range(context.rank, len(val_set), context.world_size))
-    val_loader = DataLoader(val_shard, batch_size=max(batch_size // context.world_size, 1), shuffle=False,
-                            num_workers=num_workers, pin_memory=pin)
+    val = DataLoader(val_shard, batch_size=max(batch_size // context.world_size, 1), shuffle=False,
+                     num_workers=num_workers, pin_memory=pin)
+    return _Loaders(train, sampler, generator, steps_per_epoch, val)
 
+
+def _make_optimisation(model, *, lr, lr_min, weight_decay, total_steps, device, autocast_dtype):
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay,
                                  fused=device.type == "cuda")
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch,
-                                                           eta_min=lr_min)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=lr_min)
     scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
+    return optimizer, scheduler, scaler
 
-    history: list[dict] = []
-    best = {"epoch": 0, "value": None, "metric": select_metric}
-    start_epoch = 0
-    if resume is not None:
-        model.load_state_dict(resume["state_dict"])
-        optimizer.load_state_dict(resume["optimizer"])
-        scheduler.load_state_dict(resume["scheduler"])
-        scaler.load_state_dict(resume["scaler"])
-        history = list(resume["history"])
-        best = dict(resume["best"])
-        start_epoch = int(resume["epoch"])
-        del resume
 
+def _restore(resume, model, optimizer, scheduler, scaler, select_metric) -> tuple[list[dict], dict, int]:
+    """``(history, best, start_epoch)``: from ``last.pt`` when resuming (weights and optimiser state
+    loaded into place), else a fresh start."""
+    if resume is None:
+        return [], {"epoch": 0, "value": None, "metric": select_metric}, 0
+    model.load_state_dict(resume["state_dict"])
+    optimizer.load_state_dict(resume["optimizer"])
+    scheduler.load_state_dict(resume["scheduler"])
+    scaler.load_state_dict(resume["scaler"])
+    return list(resume["history"]), dict(resume["best"]), int(resume["epoch"])
+
+
+def _wrap_for_training(model, context, device, find_unused_parameters, compile_model):
+    """``(train_model, ddp_model, eval_model)``: DDP and torch.compile wrappers where asked for."""
     ddp_model = None
     train_model: nn.Module = model
     if distributed.is_initialized():
@@ -284,55 +355,48 @@ def fit(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Datas
         train_model = torch.compile(train_model)
     # Validation runs the bare (or compiled) model on each rank's shard; DDP adds nothing there.
     eval_model = train_model if ddp_model is None else model
+    return train_model, ddp_model, eval_model
 
+
+@contextlib.contextmanager
+def _epoch_log(out_dir: Path, context, tensorboard: bool, start_epoch: int):
+    """The TensorBoard writer of rank 0 (None elsewhere or without tensorboard), closed at the end."""
     writer = None
     if context.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         if tensorboard:
             writer = _open_tensorboard(out_dir / "tensorboard", purge_step=start_epoch + 1 if start_epoch else None)
-    show = progress and context.is_main
-
     try:
-        for epoch in range(start_epoch, epochs):
-            row = _run_epoch(
-                epoch=epoch, epochs=epochs, seed=seed, context=context, model=train_model, ddp_model=ddp_model,
-                eval_model=eval_model, loss_fn=loss_fn, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                train_set=train_set, train_loader=train_loader, train_sampler=train_sampler,
-                loader_generator=loader_generator, steps_per_epoch=steps_per_epoch,
-                grad_accum_steps=grad_accum_steps, val_loader=val_loader, inputs=inputs, val_inputs=val_inputs,
-                device=device, autocast_dtype=autocast_dtype, channels_last=use_channels_last, show=show,
-                monitor_inputs={k: validate_input_names(v) for k, v in (monitor_inputs or {}).items()})
-            history.append(row)
-            improved = _is_better(row[select_metric], best["value"], lower_is_better)
-            if improved:
-                best = {"epoch": row["epoch"], "value": row[select_metric], "metric": select_metric}
-            if context.is_main:
-                state = model.state_dict()
-                if improved:
-                    save_checkpoint({**meta, "state_dict": state, "epoch": row["epoch"], "metrics": row}, best_path)
-                save_checkpoint({**meta, "state_dict": state, "epoch": row["epoch"], "metrics": row,
-                                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                 "scaler": scaler.state_dict(), "history": history, "best": best,
-                                 "fit_config": fit_config, "world_size": context.world_size}, last_path)
-                _write_history(history, history_path)
-                if writer is not None:
-                    for key, value in row.items():
-                        if key != "epoch" and isinstance(value, (int, float)):
-                            writer.add_scalar(key, value, row["epoch"])
-                    writer.flush()
-                if show:
-                    tqdm.write(f"epoch {row['epoch']}/{epochs}: train_loss {row['train_loss']:.4f} "
-                               f"val_loss {row['val_loss']:.4f} val_auroc {row['val_auroc']:.4f} "
-                               f"val_f1 {row['val_f1']:.4f} ({row['seconds']:.1f} s, "
-                               f"data wait {100 * row['data_wait_frac']:.1f}%)"
-                               + (" *best*" if improved else ""))
-            distributed.barrier()
+        yield writer
     finally:
         if writer is not None:
             writer.close()
 
-    return FitResult(out_dir, best_path, last_path, pd.DataFrame(history), int(best["epoch"]),
-                     float(best["value"]), select_metric, start_epoch, skipped=False)
+
+def _save_epoch(out_dir, meta, model, row, improved, history, best, fit_config, context, optimizer, scheduler,
+                scaler) -> None:
+    """``best.pt`` when the epoch improved, ``last.pt`` (all a resume needs) and ``history.csv``."""
+    state = model.state_dict()
+    if improved:
+        save_checkpoint({**meta, "state_dict": state, "epoch": row["epoch"], "metrics": row}, out_dir / BEST_NAME)
+    save_checkpoint({**meta, "state_dict": state, "epoch": row["epoch"], "metrics": row,
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "scaler": scaler.state_dict(), "history": history, "best": best,
+                     "fit_config": fit_config, "world_size": context.world_size}, out_dir / LAST_NAME)
+    _write_history(history, out_dir / HISTORY_NAME)
+
+
+def _log_epoch(writer, row: dict, epochs: int, improved: bool, show: bool) -> None:
+    if writer is not None:
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, (int, float)):
+                writer.add_scalar(key, value, row["epoch"])
+        writer.flush()
+    if show:
+        tqdm.write(f"epoch {row['epoch']}/{epochs}: train_loss {row['train_loss']:.4f} "
+                   f"val_loss {row['val_loss']:.4f} val_auroc {row['val_auroc']:.4f} "
+                   f"val_f1 {row['val_f1']:.4f} ({row['seconds']:.1f} s, "
+                   f"data wait {100 * row['data_wait_frac']:.1f}%)" + (" *best*" if improved else ""))
 
 
 def _run_epoch(*, epoch, epochs, seed, context, model, ddp_model, eval_model, loss_fn, optimizer, scheduler,
