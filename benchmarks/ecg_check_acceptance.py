@@ -7,8 +7,9 @@ ECG photos: synthetic records drawn in the paper's ecg_plot look at full page si
 photographed by :func:`vizecg.render.artifacts.photograph_sheet` (the sheet covering 55-90 % of the
 frame on a desk, wood or fabric, tilted up to 10 degrees, perspective, shadow, blur, noise,
 JPEG) at four severities, plus the training artifacts (:func:`apply_artifacts`, photo mix).
-Non-ECGs: scikit-image's natural and document images, noise, blank and graph paper, text
-pages, each as it is and photographed on a desk the same way.
+Non-ECGs: :mod:`vizecg.render.non_ecg` (scikit-image's natural and document images, noise, blank,
+tinted and graph paper, text pages, a ruled table; the set the tests use), each as it is and
+photographed on a desk the same way.
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ import json
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -26,6 +26,7 @@ from vizecg.data.synthetic import generate_chunk
 from vizecg.page_reader import looks_like_ecg
 from vizecg.render.artifacts import ArtifactConfig, apply_artifacts, photograph_sheet
 from vizecg.render.draw import render_ecg
+from vizecg.render.non_ecg import drawn_non_ecgs, natural_images
 from vizecg.render.style import RenderStyle
 
 SEVERITIES = (0.25, 0.5, 0.75, 1.0)
@@ -41,38 +42,7 @@ def ecg_pages(n: int, seed: int):
 
 
 def non_ecg_images() -> dict[str, np.ndarray]:
-    from skimage import data
-
-    images = {}
-    for name in ("astronaut", "coffee", "brick", "camera", "page", "text", "coins", "chelsea", "rocket",
-                 "immunohistochemistry", "grass", "gravel", "checkerboard", "horse", "moon"):
-        image = np.asarray(getattr(data, name)())
-        if image.dtype == bool:
-            image = image.astype(np.uint8) * 255
-        if image.ndim == 2:
-            image = np.repeat(image[:, :, None], 3, axis=2)
-        images[name] = np.ascontiguousarray(image[:, :, :3].astype(np.uint8))
-    rng = np.random.default_rng(1)
-    text = np.full((1100, 850, 3), 255, np.uint8)
-    for y in range(60, 1050, 24):
-        words = "".join(rng.choice(list("abcdefghij klmnopqrstuvwxyz"), 60))
-        cv2.putText(text, words, (40, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (20, 20, 20), 1, cv2.LINE_AA)
-    graph = np.full((760, 2000, 3), 255, np.uint8)
-    for x in range(0, graph.shape[1], 8):
-        cv2.line(graph, (x, 0), (x, graph.shape[0] - 1), (240, 80, 80) if x % 40 == 0 else (255, 190, 190), 1)
-    for y in range(0, graph.shape[0], 8):
-        cv2.line(graph, (0, y), (graph.shape[1] - 1, y), (240, 80, 80) if y % 40 == 0 else (255, 190, 190), 1)
-    table = np.full((900, 1400, 3), 255, np.uint8)
-    for y in range(40, 880, 40):  # a spreadsheet print: ruled rows and columns, digits
-        cv2.line(table, (20, y), (1380, y), (90, 90, 90), 1)
-        for x in range(30, 1360, 170):
-            cv2.putText(table, f"{rng.integers(10000):>5}", (x, y + 28), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (20, 20, 20), 1)
-    for x in range(20, 1400, 170):
-        cv2.line(table, (x, 40), (x, 860), (90, 90, 90), 1)
-    images.update({"blank": np.full((600, 1400, 3), 255, np.uint8),
-                   "uniform_noise": rng.integers(0, 256, (600, 1400, 3), dtype=np.uint8),
-                   "text_page": text, "graph_paper_without_traces": graph, "ruled_table": table})
-    return images
+    return {**natural_images(), **drawn_non_ecgs()}
 
 
 def main() -> None:
