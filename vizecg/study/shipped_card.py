@@ -73,6 +73,86 @@ def evaluate_shipped(model, meta: dict, thresholds: np.ndarray, *, synthetic_fil
     return pd.DataFrame(rows)
 
 
+#: class -> (the signal measurement its definition rests on, the direction in which it indicates the
+#: class, the threshold of the definition the synthetic labels follow)
+DEFINING_MEASUREMENT = {"1dAVb": ("pr_interval_ms", 1, 200.0), "RBBB": ("qrs_duration_ms", 1, 120.0),
+                        "LBBB": ("qrs_duration_ms", 1, 120.0), "SB": ("heart_rate_bpm", -1, 60.0),
+                        "ST": ("heart_rate_bpm", 1, 100.0)}
+
+
+def defining_measurements(model, meta: dict, ecg_file: Path, *, decimate: int, seed: int = 0,
+                          device: torch.device | str = "cpu", batch_size: int = 32) -> pd.DataFrame:
+    """Does the model read, from the page, what defines each class? One row per class of
+    :data:`DEFINING_MEASUREMENT`, on the records of ``ecg_file`` drawn in the paper look, through predict's page preparation: the measurement taken from the *signal* by
+    :mod:`vizecg.data.ecg_measurements`, its
+    values on the positives, the AUROC of that measurement alone, the model's AUROC from the page,
+    and their Spearman correlation. A class whose measurement alone ranks far better than the model
+    is one the model does not read; positives whose measurement contradicts the label's definition
+    point at the labels, not the model. ``ecg_file`` is a prepared file whose ``test`` split is read
+    (LUDB's prepared file holds all its records there)."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    from vizecg.data.ecg_measurements import measure_records
+    from vizecg.data.prepared import read_index, read_signals
+
+    height, width = meta["input"]["image_height"], meta["input"]["image_width"]
+    dataset = ECGDataset(ecg_file, "test", decimate=decimate, image_renderer=card_renderer(height, width, "paper", 0.0,
+                                                                                         seed))
+    probs = predict_probs(model, dataset, inputs=("image",), batch_size=batch_size, device=device)
+    index = read_index(ecg_file)
+    measured = measure_records(read_signals(ecg_file, index.index[index["split"] == "test"].to_numpy()))
+    y = dataset.labels
+    rows = []
+    for label, (column, sign, _) in DEFINING_MEASUREMENT.items():
+        k = LABELS.index(label)
+        value = measured[column].to_numpy(float)
+        ok = np.isfinite(value)
+        positives = value[ok & (y[:, k] == 1)]
+        both = ok & np.isfinite(probs[:, k])
+        defined = 0 < y[both, k].sum() < both.sum()
+        rows.append({"class": label, "measurement": column, "positives": int(y[:, k].sum()),
+                     "positives measured": [round(float(v)) for v in np.sort(positives)],
+                     "AUROC of the measurement alone": float(roc_auc_score(y[both, k], sign * value[both]))
+                     if defined else float("nan"),
+                     "AUROC of the model (page)": float(roc_auc_score(y[both, k], probs[both, k]))
+                     if defined else float("nan"),
+                     "Spearman (model, measurement)": float(spearmanr(probs[both, k], value[both])[0])})
+    return pd.DataFrame(rows)
+
+
+def _measurement_findings(criteria: pd.DataFrame, gap: float = 0.2) -> list[str]:
+    """Sentences for the card, from the measured table only: classes whose positives mostly fail
+    the definition (the labels are looser than it), else classes the model does not read."""
+    units = {"pr_interval_ms": ("PR interval", "ms"), "qrs_duration_ms": ("QRS duration", "ms"),
+             "heart_rate_bpm": ("heart rate", "bpm")}
+    found = []
+    for row in criteria.itertuples(index=False):
+        label, column, positives, values, alone, model = row[0], row[1], row[2], row[3], row[4], row[5]
+        name, unit = units[column]
+        _, sign, threshold = DEFINING_MEASUREMENT[label]
+        meeting = [v for v in values if sign * (v - threshold) > 0]
+        if values and len(meeting) < len(values) / 2:
+            found.append(f"- **{label}**: {len(values) - len(meeting)} of LUDB's {len(values)} positives measure "
+                         f"{min(values)}-{max(values)} {unit}, outside the {name} definition the synthetic labels "
+                         f"follow ({'over' if sign > 0 else 'under'} {threshold:g} {unit}): LUDB's labels are looser "
+                         f"there, so its AUROC for {label} ({model:.2f}) measures the labels as much as the model.")
+        elif np.isfinite(alone) and np.isfinite(model) and alone - model > gap:
+            found.append(f"- **{label}**: the signal's {name} alone ranks LUDB's {positives} positives at AUROC "
+                         f"{alone:.2f}, the model reading the page at {model:.2f}: it does not read the {name} "
+                         "from a page of real ECGs.")
+    return found
+
+
+def criteria_table(criteria: pd.DataFrame) -> str:
+    lines = ["| class | measured from the signal | positives | their values | AUROC, measurement alone | "
+             "AUROC, model on the page | Spearman |", "|---|---|---|---|---|---|---|"]
+    for row in criteria.itertuples(index=False):
+        lines.append(f"| {row[0]} | {row[1]} | {row[2]} | {', '.join(map(str, row[3]))} | {row[4]:.2f} | "
+                     f"{row[5]:.2f} | {row[6]:+.2f} |")
+    return "\n".join(lines)
+
+
 def score_pages(classifier, pages_dir: Path, *, n_boot: int) -> pd.DataFrame:
     """The model through predict on labelled ecg_plot 0.2.8 pages (``png/``) and their JPEG photos
     (``photo/``) of :func:`vizecg.study.rendering.write_ecg_plot_pages`; refused files are counted."""
@@ -158,7 +238,8 @@ def _weak_classes(evaluation: pd.DataFrame, below: float = 0.65, dataset: str = 
 
 
 def write_model_card(path: Path, meta: dict, evaluation: pd.DataFrame, real_prints: pd.DataFrame,
-                     panel: Path, *, model_dir: str | Path, n_boot: int, command: str) -> Path:
+                     panel: Path, *, model_dir: str | Path, n_boot: int, command: str,
+                     criteria: pd.DataFrame | None = None) -> Path:
     """``MODEL_CARD.md`` from the shipped ``model.json``, the measured tables and the panel figure."""
     training = meta.get("training") or {}
     params = meta.get("params") or {}
@@ -217,6 +298,12 @@ def write_model_card(path: Path, meta: dict, evaluation: pd.DataFrame, real_prin
          f"{max(ludb_positives.values())} positives per class its per-class AUROCs are wide; it is external "
          "validation only (never used for training, selection or thresholds)." if ludb_positives
          else "LUDB was not available when this card was written."),
+        "",
+        "## Does it read what defines each class? (LUDB, measured from the signals)",
+        *(["Each class rests on one measurement (PR interval, QRS duration, heart rate), taken here from the "
+           "digital signal by `vizecg.data.ecg_measurements`; the model sees only the page.", "",
+           criteria_table(criteria), "", *_measurement_findings(criteria)]
+          if criteria is not None and len(criteria) else ["Not measured: LUDB was not available."]),
         "",
         "## Real printed and photographed pages (no labels)",
         f"{len(real_prints)} pages beside the project, through `python -m vizecg.predict`: {int((~refused).sum())} "
