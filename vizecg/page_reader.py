@@ -455,7 +455,7 @@ GRID_MIN_SCORE: float = 4.8
 """Least grid score (log prominence of a square lattice peak, see :func:`grid_score`).
 Measured: real prints and renders 5.0-11, natural photos 1.4-3.5, text pages 3.4-4.0."""
 INK_FRACTION_RANGE: tuple[float, float] = (0.003, 0.75)
-"""Share of pixels clearly darker than the paper (ink > 0.25): traces plus grid lines."""
+"""Share of pixels clearly darker than the paper (see :data:`FAINT_INK_FLOOR`): traces plus grid lines."""
 BLOB_MAX_FRACTION: float = 0.35
 """Largest share of the ink that may survive a :data:`BLOB_KERNEL` opening: ECG ink is thin lines,
 photographs are areas. Measured with ``benchmarks/ecg_check_acceptance.py``: natural photographs
@@ -471,6 +471,12 @@ STRONG_GRID_SCORE: float = 6.0
 """A lattice this clear is ECG paper even when parts of the frame are dark areas (the table or
 hand around a photographed sheet, shadows): the thin-strokes test is waived above it.
 Real prints score 5.9-12, natural photographs 1.7-3.3, a brick wall 5.0."""
+FAINT_INK_FLOOR: float = 0.12
+"""Least ink level (relative shortfall from the paper) that counts as ink, however faint the page's
+darkest ink: the ink test counts pixels darker than 70 % of the page's 99.9th-percentile ink, between
+this floor and 0.25. Blank paper's darkest pixels stay under it."""
+FAINT_TRACE_FLOOR: float = 0.15
+"""Least stroke level of the trace test (90 % of the page's darkest ink, between this and 0.4)."""
 DETECT_LONG_SIDE: int = 1024
 GRID_TILE: int = 192
 
@@ -488,8 +494,9 @@ def looks_like_ecg(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | N
       tile, a spectral peak that stands out from everything else at the same spatial
       frequency *along both image axes at the same period*; text (rows only), photographs
       (no lattice) and noise (no peak) fail it. Needs :data:`GRID_MIN_SCORE`;
-    * **ink**: between 0.3 % and 75 % of the pixels clearly darker than the paper
-      (a blank page has none, noise or a dark photo has ink everywhere);
+    * **ink**: between 0.3 % and 75 % of the pixels clearly darker than the paper, "clearly"
+      measured against the page's own darkest ink (:data:`FAINT_INK_FLOOR`), so that a faint photo
+      counts its ink (a blank page has none, noise or a dark photo has ink everywhere);
     * **thin strokes**: at most :data:`BLOB_MAX_FRACTION` of the ink survives a :data:`BLOB_KERNEL` opening
       (printed lines are 1-3 px wide here; photographs are made of areas, bricks of blocks);
     * **traces**: at least :data:`TRACE_MIN_COLUMNS` of the columns hold ink that is not part
@@ -518,10 +525,15 @@ def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | Non
         ink = ink_map(rotate_page(work, skew))
     lattice, period = grid_score(ink)
     dark = (ink > 0.25).astype(np.uint8)
-    ink_fraction = float(dark.mean())
     blobs = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (BLOB_KERNEL, BLOB_KERNEL)))
     blob_fraction = float(blobs.sum() / max(int(dark.sum()), 1))
-    trace_columns = trace_column_fraction(ink)
+    # The ink and trace tests measure against the page's own darkest ink: a defocused, dim or
+    # low-contrast photo spreads a trace over several pixels, none of them as dark as on a
+    # print, while on a blank page even the darkest pixels are barely darker than the paper.
+    darkest_ink = float(np.percentile(ink, 99.9))
+    ink_level = float(np.clip(0.7 * darkest_ink, FAINT_INK_FLOOR, 0.25))
+    ink_fraction = float((ink > ink_level).mean())
+    trace_columns = trace_column_fraction(ink, threshold=float(np.clip(0.9 * darkest_ink, FAINT_TRACE_FLOOR, 0.4)))
     evidence = EcgEvidence(lattice, period, ink_fraction, blob_fraction, trace_columns, skew, corners is not None)
     score = lattice / GRID_MIN_SCORE
     summary = (f"grid {lattice:.1f} (period {period:.1f} px), ink {ink_fraction:.1%}, "
