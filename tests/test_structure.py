@@ -68,3 +68,17 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_import_graph_has_no_cycles() -> None:
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_only_the_study_glue_reads_params_and_nothing_below_imports_it() -> None:
+    """``vizecg.study`` is the layer between params.yaml and the package: the building blocks
+    (data, render, models, training, evaluation, page_reader, predict, ...) take plain arguments
+    and never import it, so each can be used and tested without the study's configuration."""
+    graph = import_graph()
+    upward = {name: sorted(t for t in targets if t == "vizecg.study" or t.startswith("vizecg.study."))
+              for name, targets in graph.items() if not (name == "vizecg.study" or name.startswith("vizecg.study."))}
+    assert not {k: v for k, v in upward.items() if v}
+    readers = [p for p in PACKAGE.rglob("*.py") if "study" not in p.relative_to(PACKAGE).parts
+               and any(isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", "")) == "load_params"
+                       for n in ast.walk(ast.parse(p.read_text())))]
+    assert not readers
