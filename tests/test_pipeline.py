@@ -160,3 +160,16 @@ def test_notebooks_leave_out_absent_real_data_and_say_so(tmp_path: Path, capsys)
     assert real_data_path(params, "real_prints") is None
     note = capsys.readouterr().out
     assert str(tmp_path / "real_prints") in note and "left out" in note
+
+
+def test_reports_name_no_machine_paths() -> None:
+    from vizecg.study.notebook_runner import without_machine_paths
+
+    text = ('File &quot;/home/ci/venv/lib/python3.11/site-packages/torch/utils/data/dataloader.py&quot; '
+            'work_dir = "/srv/study/data"; root /srv/study')
+    cleaned = without_machine_paths(text, "/srv/study")
+    assert cleaned == ('File &quot;<site-packages>/torch/utils/data/dataloader.py&quot; '
+                       'work_dir = "./data"; root .')
+    absolute = re.compile(r"/[^\s\"'<>:]*?/(?:site|dist)-packages/")
+    committed = [p for p in Path("reports").rglob("*.html") if absolute.search(p.read_text(encoding="utf-8"))]
+    assert not committed, committed

@@ -6,6 +6,7 @@ also needs the loss and the record indices to merge shards across processes).
 """
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -99,6 +100,7 @@ def run_inference(model: nn.Module, batches: Iterable[dict], *, inputs: Sequence
     model.eval()
     indices, probs, targets = [], [], []
     loss_sum, parts_sum, n, position = 0.0, {}, 0, 0
+    gc.collect()  # see vizecg.training.engine: no dead loader iterator may reach forked workers
     try:
         for batch in tqdm(batches, desc=desc, total=total, disable=not progress, leave=False):
             kwargs = model_inputs(batch, inputs, device, channels_last=channels_last)

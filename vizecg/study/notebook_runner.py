@@ -31,8 +31,19 @@ def run_notebook(notebook: str | Path, html: str | Path, parameters: dict, execu
     papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(root),
                                kernel_name="python3", progress_bar=False, log_output=True)
     body, _ = HTMLExporter().from_notebook_node(compact_figures(nbformat.read(executed, as_version=4)))
-    html.write_text(body, encoding="utf-8")
+    html.write_text(without_machine_paths(body, root), encoding="utf-8")
     return html
+
+
+def without_machine_paths(text: str, root: str | Path) -> str:
+    """``text`` with the paths of the machine that ran it made relative: the repository root becomes
+    ``.`` and an installed package's location ``<site-packages>/`` (tracebacks and warnings name
+    them). The reports are committed and read on other machines."""
+    import re
+
+    text = re.sub(r"/[^\s\"'<>:]*?/(?:site|dist)-packages/", "<site-packages>/", text)
+    root = str(Path(root).resolve())
+    return text.replace(root + "/", "./").replace(root, ".")
 
 
 CHECK_MARKER = "NBVAL_CHECK_OUTPUT"

@@ -45,6 +45,7 @@ What it does, and the choices behind it:
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import random
 import time
@@ -417,6 +418,10 @@ def _run_epoch(*, epoch, epochs, seed, context, model, ddp_model, eval_model, lo
     loss_sum, parts_sum, n_seen = 0.0, {}, 0
     bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", disable=not show, leave=False)
     loop_start = time.perf_counter()
+    # A finished loader iterator still waiting for the collector would be inherited by the workers
+    # forked next and collected there, where its __del__ fails loudly ("can only test a child
+    # process"): collect it here first.
+    gc.collect()
     batches = iter(train_loader)  # starts the workers: counted as waiting for data
     wait = time.perf_counter() - loop_start
     try:
