@@ -39,11 +39,34 @@ def without_machine_paths(text: str, root: str | Path) -> str:
     """``text`` with the paths of the machine that ran it made relative: the repository root becomes
     ``.`` and an installed package's location ``<site-packages>/`` (tracebacks and warnings name
     them). The reports are committed and read on other machines."""
+    root = str(Path(root).resolve())
+    return _without_package_dirs(text).replace(root + "/", "./").replace(root, ".")
+
+
+#: characters that end a path written in a traceback, a warning or HTML
+_PATH_DELIMITERS = frozenset(" \t\r\n\"'<>:=;,()[]{}")
+_LONGEST_PATH = 1024
+
+
+def _without_package_dirs(text: str) -> str:
+    """Every absolute ``.../site-packages/`` (or ``dist-packages``) prefix replaced by ``<site-packages>/``.
+
+    Found from each ``-packages/`` backwards to the path's start, so the work is linear in the text:
+    a regular expression that scans forward from every ``/`` is quadratic on the megabytes of
+    slash-rich base64 that embedded figures put in a report (it ran for hours on notebook 2's)."""
     import re
 
-    text = re.sub(r"/[^\s\"'<>:]*?/(?:site|dist)-packages/", "<site-packages>/", text)
-    root = str(Path(root).resolve())
-    return text.replace(root + "/", "./").replace(root, ".")
+    pieces, done = [], 0
+    for match in re.finditer(r"(?:site|dist)-packages/", text):
+        start = match.start()
+        floor = max(done, start - _LONGEST_PATH)
+        begin = start
+        while begin > floor and text[begin - 1] not in _PATH_DELIMITERS:
+            begin -= 1
+        if text[begin] == "/" and (begin == 0 or text[begin - 1] in _PATH_DELIMITERS or begin == done):
+            pieces += [text[done:begin], "<site-packages>/"]
+            done = match.end()
+    return "".join(pieces) + text[done:]
 
 
 CHECK_MARKER = "NBVAL_CHECK_OUTPUT"

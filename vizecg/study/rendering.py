@@ -8,6 +8,7 @@ command on these folders. A rerun skips pages already written; records are drawn
 """
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -51,7 +52,9 @@ def write_ecg_plot_pages(prepared: str | Path, out_dir: str | Path, n: int, *, s
     if tasks:
         signals = read_signals(prepared, [t[0] for t in tasks])
         jobs = [(signals[i], png, photo, s) for i, (_, png, photo, s) in enumerate(tasks)]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: this runs inside a Jupyter kernel, whose ZMQ and BLAS threads may hold a lock
+        # at the moment of a fork; a forked worker then waits on that lock for ever (seen as a hang in CI).
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             for _ in tqdm(pool.map(_draw, jobs), total=len(jobs), desc="ecg_plot pages", disable=not progress):
                 pass
     labels.to_csv(out_dir / "labels.csv", index=False)
