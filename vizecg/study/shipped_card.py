@@ -301,7 +301,9 @@ def write_model_card(path: Path, meta: dict, evaluation: pd.DataFrame, real_prin
         "",
         "## Does it read what defines each class? (LUDB, measured from the signals)",
         *(["Each class rests on one measurement (PR interval, QRS duration, heart rate), taken here from the "
-           "digital signal by `vizecg.data.ecg_measurements`; the model sees only the page.", "",
+           "digital signal by `vizecg.data.ecg_measurements`; the model sees only the page. Both AUROCs are over "
+           "the records where the measurement is defined (no PR interval in AF), so they can differ from the "
+           "metrics table's.", "",
            criteria_table(criteria), "", *_measurement_findings(criteria)]
           if criteria is not None and len(criteria) else ["Not measured: LUDB was not available."]),
         "",
