@@ -164,3 +164,24 @@ def test_size_and_latency():
                                     warmup=1, iters=3)
     assert ms_batch > 0
     assert describe_device("cpu").startswith("CPU: ")
+
+
+def test_ludb_metrics_carry_cis_and_per_class_auroc(tmp_path) -> None:
+    import json
+
+    import pandas as pd
+
+    from vizecg.contract import LABELS
+    from vizecg.study.external import score, write_ludb_metrics
+
+    rng = np.random.default_rng(0)
+    y = (rng.random((60, 6)) < 0.3).astype(int)
+    y[:, LABELS.index("ST")] = 0  # no positive: its AUROC is undefined, not a number
+    p = rng.random((60, 6))
+    p[:, 0] = y[:, 0] + 0.1 * rng.random(60)  # a class the model ranks perfectly
+    row = {"model": "m@image", "input": "image", "condition": "paper", **score(y, p, n_boot=20)}
+    doc = write_ludb_metrics(pd.DataFrame([row]), tmp_path / "ludb.json")
+    entry = json.loads((tmp_path / "ludb.json").read_text())["ludb"]["m@image | paper"]
+    assert entry == doc["m@image | paper"]
+    assert entry["per_class_auroc"][LABELS[0]] == 1.0 and entry["per_class_auroc"]["ST"] is None
+    assert entry["auroc_ci"][0] <= entry["auroc"] <= entry["auroc_ci"][1]

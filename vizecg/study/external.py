@@ -124,9 +124,16 @@ def page_probabilities(models: dict, files: list[Path], *, height: int, width: i
 
 
 def write_ludb_metrics(frame: pd.DataFrame, path: str | Path) -> dict:
-    doc = {f"{r.model} | {r.condition}": {"f1": round(float(r.f1), 4),
-                                          "auroc": None if np.isnan(r.auroc) else round(float(r.auroc), 4)}
-           for r in frame.itertuples()}
+    """``ludb.json``: per (model, condition) macro F1 and AUROC with their bootstrap CIs and the
+    per-class AUROC (``None`` where a class has no positive or no negative)."""
+    def number(value):
+        return None if value is None or not np.isfinite(value) else round(float(value), 4)
+
+    doc = {f"{r['model']} | {r['condition']}": {
+        "f1": number(r["f1"]), "f1_ci": [number(v) for v in r["f1_ci"]],
+        "auroc": number(r["auroc"]), "auroc_ci": [number(v) for v in r["auroc_ci"]],
+        "per_class_auroc": {c: number(r[f"auroc {c}"]) for c in LABELS}}
+        for r in frame.to_dict("records")}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps({"ludb": doc}, indent=2) + "\n")
     return doc
