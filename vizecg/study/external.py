@@ -22,6 +22,7 @@ from vizecg.data.dataset import ECGDataset
 from vizecg.data.prepared import write_prepared
 from vizecg.data.sources import iter_source
 from vizecg.evaluation import ThresholdMetric, AUROCMetric, bootstrap_ci, classification_metrics, predict_probs
+from vizecg.study.tables import json_ready, write_json
 
 #: image conditions LUDB is rendered in: (name, layout preset, artifact severity)
 def image_conditions(severities) -> list[tuple[str, str, float]]:
@@ -126,16 +127,10 @@ def page_probabilities(models: dict, files: list[Path], *, height: int, width: i
 def write_ludb_metrics(frame: pd.DataFrame, path: str | Path) -> dict:
     """``ludb.json``: per (model, condition) macro F1 and AUROC with their bootstrap CIs and the
     per-class AUROC (``None`` where a class has no positive or no negative)."""
-    def number(value):
-        return None if value is None or not np.isfinite(value) else round(float(value), 4)
-
-    doc = {f"{r['model']} | {r['condition']}": {
-        "f1": number(r["f1"]), "f1_ci": [number(v) for v in r["f1_ci"]],
-        "auroc": number(r["auroc"]), "auroc_ci": [number(v) for v in r["auroc_ci"]],
-        "per_class_auroc": {c: number(r[f"auroc {c}"]) for c in LABELS}}
-        for r in frame.to_dict("records")}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps({"ludb": doc}, indent=2) + "\n")
+    doc = json_ready({f"{r['model']} | {r['condition']}": {
+        "f1": r["f1"], "f1_ci": r["f1_ci"], "auroc": r["auroc"], "auroc_ci": r["auroc_ci"],
+        "per_class_auroc": {c: r[f"auroc {c}"] for c in LABELS}} for r in frame.to_dict("records")}, digits=4)
+    write_json({"ludb": doc}, path)
     return doc
 
 

@@ -132,14 +132,14 @@ def write_table1(rows: dict[str, dict], params: dict, test_size: int, path: str 
     for key, row in rows.items():
         if key.endswith("@image_skip"):
             continue
-        models[key] = {c: _json_float(row[c]) for c in keep if c in row}
-        models[key]["per_class_f1_tuned"] = _json_float(_per_class_tuned_f1(row))
+        models[key] = {c: json_ready(row[c]) for c in keep if c in row}
+        models[key]["per_class_f1_tuned"] = json_ready(_per_class_tuned_f1(row))
     doc = {"models": models, "test_size": int(test_size), "profile": params["profile"]}
     if comparisons:
-        doc["comparisons"] = _json_float(comparisons)
+        doc["comparisons"] = json_ready(comparisons)
     if photo_artifacts:
-        doc["photo_artifacts"] = _json_float(photo_artifacts)
-    _write_json(doc, path)
+        doc["photo_artifacts"] = json_ready(photo_artifacts)
+    write_json(doc, path)
     return doc
 
 
@@ -175,12 +175,12 @@ def write_table2(rows: dict[str, dict], path: str | Path, comparisons: dict | No
     settings = {}
     for setting, run in ABLATION_RUNS.items():
         row = rows[f"{run}@image"]
-        settings[setting] = {c: _json_float(row[c]) for c in keep}
-        settings[setting]["per_class_f1_tuned"] = _json_float(_per_class_tuned_f1(row))
+        settings[setting] = {c: json_ready(row[c]) for c in keep}
+        settings[setting]["per_class_f1_tuned"] = json_ready(_per_class_tuned_f1(row))
         if comparisons and setting in comparisons:
-            settings[setting]["minus_full"] = _json_float(comparisons[setting])
+            settings[setting]["minus_full"] = json_ready(comparisons[setting])
     doc = {"settings": settings}
-    _write_json(doc, path)
+    write_json(doc, path)
     return doc
 
 
@@ -196,17 +196,18 @@ def roc_points(rows_predictions: dict[str, tuple[np.ndarray, np.ndarray]], n_poi
     return pd.concat(frames, ignore_index=True)
 
 
-def _json_float(value):
+def json_ready(value, digits: int = 6):
+    """``value`` (nested dicts, lists, floats) with floats rounded to ``digits`` and NaN as ``None``."""
     if isinstance(value, dict):
-        return {k: _json_float(v) for k, v in value.items()}
+        return {k: json_ready(v, digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_float(v) for v in value]
+        return [json_ready(v, digits) for v in value]
     if isinstance(value, (float, np.floating)):
-        return None if np.isnan(value) else round(float(value), 6)
+        return None if np.isnan(value) else round(float(value), digits)
     return value
 
 
-def _write_json(doc: dict, path: str | Path) -> None:
+def write_json(doc: dict, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(doc, indent=2) + "\n")
 
