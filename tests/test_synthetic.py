@@ -143,3 +143,18 @@ def test_borderline_records_exist_inside_thresholds(cohort):
     no_block = labels[:, I_RBBB] + labels[:, I_LBBB] == 0
     qrs = measured["qrs_duration_ms"].to_numpy()[no_block]
     assert ((qrs >= 100) & (qrs < 120)).sum() >= 10
+
+
+def test_defining_parameters_are_the_generated_labels_and_follow_the_criteria():
+    """What ``benchmarks/label_ceiling.py`` ranks by: the same labels as the records, and without
+    label noise exactly the clinical criteria (1dAVb PR > 200 ms, SB < 60 bpm, ST > 100 bpm)."""
+    _, noisy_labels = synthetic.generate(120, seed=5, start=40, label_noise=0.2)
+    noisy = synthetic.defining_parameters(120, seed=5, start=40, label_noise=0.2)
+    assert (noisy[list(LABELS)].to_numpy() == noisy_labels).all()
+    clean = synthetic.defining_parameters(3000, seed=5)
+    sinus = clean["pr_ms"].notna()
+    assert (clean["AF"] == (~sinus).astype(int)).all()
+    assert (clean["1dAVb"] == (clean["pr_ms"] > 200)).all()
+    assert (clean.loc[sinus, "SB"] == (clean.loc[sinus, "heart_rate_bpm"] < 60)).all()
+    assert (clean.loc[sinus, "ST"] == (clean.loc[sinus, "heart_rate_bpm"] > 100)).all()
+    assert set(clean["conduction"]) >= {"normal", "RBBB", "LBBB"}

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
+import pandas as pd
 from scipy import signal as sps
 
 from vizecg.contract import LABELS, N_SAMPLES, SAMPLE_RATE_HZ
@@ -619,16 +620,23 @@ def _derive_limb_leads(independent: np.ndarray) -> np.ndarray:
     return out
 
 
-def _synthesize(seed: int, index: int, prevalence: dict[str, float],
-                options: SyntheticOptions) -> tuple[np.ndarray, np.ndarray]:
-    block, patient_number = _patient_of(seed, index, options.multi_record_patient_fraction)
-    patient = _draw_patient(np.random.default_rng([seed, 2, block, patient_number]), options)
+def _labels_of(seed: int, index: int, prevalence: dict[str, float],
+               options: SyntheticOptions) -> tuple[np.ndarray, _Rhythm, np.random.Generator]:
+    """Labels and rhythm of record ``index``, and the record's generator where the signal goes on."""
     rng = np.random.default_rng([seed, 0, index])
     labels, rhythm = _draw_labels_and_rhythm(rng, prevalence, options)
     if options.label_noise > 0:
         # A separate stream, so that label noise changes labels and never the signals.
         labels = _flip_near_threshold(np.random.default_rng([seed, 3, index]), labels, rhythm,
                                       options.label_noise)
+    return labels, rhythm, rng
+
+
+def _synthesize(seed: int, index: int, prevalence: dict[str, float],
+                options: SyntheticOptions) -> tuple[np.ndarray, np.ndarray]:
+    block, patient_number = _patient_of(seed, index, options.multi_record_patient_fraction)
+    patient = _draw_patient(np.random.default_rng([seed, 2, block, patient_number]), options)
+    labels, rhythm, rng = _labels_of(seed, index, prevalence, options)
 
     resp_hz = rng.uniform(0.15, 0.35)
     onsets = _beat_times(rng, rhythm, resp_hz)
@@ -736,6 +744,28 @@ def generate(n: int, seed: int, *, start: int = 0, prevalence: dict | None = Non
     for i in range(n):
         signals[i], labels[i] = _synthesize(int(seed), int(start) + i, resolved, opts)
     return signals, labels
+
+
+def defining_parameters(n: int, seed: int, *, start: int = 0, prevalence: dict | None = None,
+                        **options) -> pd.DataFrame:
+    """The parameters each label of records ``start .. start + n - 1`` is defined by, without the signals.
+
+    One row per record: ``heart_rate_bpm`` (ventricular rate for AF), ``pr_ms`` (NaN for AF),
+    ``qrs_ms``, ``conduction`` and the labels (columns named as :data:`LABELS`, after label noise,
+    as :func:`generate` returns them). A reader that measured these exactly would reach the
+    ceiling that ``benchmarks/label_ceiling.py`` reports.
+    """
+    _check_range(n, seed, start)
+    resolved = resolve_prevalence(prevalence)
+    opts = SyntheticOptions.from_kwargs(options)
+    rows = []
+    for index in range(int(start), int(start) + n):
+        labels, rhythm, _ = _labels_of(int(seed), index, resolved, opts)
+        rows.append({"heart_rate_bpm": rhythm.heart_rate_bpm,
+                     "pr_ms": 1000.0 * rhythm.pr_s if rhythm.kind == "sinus" else float("nan"),
+                     "qrs_ms": 1000.0 * rhythm.qrs_s, "conduction": rhythm.conduction,
+                     **{label: int(value) for label, value in zip(LABELS, labels)}})
+    return pd.DataFrame(rows)
 
 
 def record_id(seed: int, index: int) -> str:
