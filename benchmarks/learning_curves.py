@@ -62,7 +62,13 @@ def run_config(name: str, *, records: int, epochs: int, val_records: int, batch_
                      lr=lr, lr_min=lr, inputs=("image",), num_workers=num_workers, seed=seed,
                      tensorboard=False)
     wall = time.perf_counter() - start
-    history = result.history
+    points = points_from_history(result.history)
+    print(f"{name}: {wall:.0f} s, final macro AUROC {points[-1]['val_auroc']:.3f}", flush=True)
+    return points
+
+
+def points_from_history(history) -> list[dict]:
+    """One point per epoch of a :func:`fit` history: pages seen, cumulative seconds, per-class AUROC."""
     points = []
     train_seconds = history["train_seconds"].cumsum()
     wall_seconds = history["seconds"].cumsum()
@@ -72,7 +78,6 @@ def run_config(name: str, *, records: int, epochs: int, val_records: int, batch_
                  "val_auroc": float(row["val_auroc"])}
         point.update({f"val_auroc_{label}": float(row[f"val_auroc_{label}"]) for label in LABELS})
         points.append(point)
-    print(f"{name}: {wall:.0f} s, final macro AUROC {points[-1]['val_auroc']:.3f}", flush=True)
     return points
 
 

@@ -12,9 +12,13 @@ from vizecg.page_reader import (
     GRID_MIN_SCORE,
     PageReadError,
     agreeing_grid_score,
+    check_page,
+    cut_out_sheet,
+    ecg_evidence,
     estimate_skew,
     find_grid_box,
     image_files_in,
+    limit_resolution,
     load_image,
     looks_like_ecg,
     page_grid_score,
@@ -277,6 +281,30 @@ def test_qrs_spikes_count_as_traces_and_blank_grid_paper_has_none():
         ink[top:top + 40, x + 3] = 1.0  # between grid lines, 1 px wide, 40 px tall
     columns, spikes = trace_evidence(ink, threshold=0.5)
     assert columns < 0.05 and spikes == 12
+
+
+def test_a_bright_patch_taken_for_the_sheet_falls_back_to_the_whole_frame(page):
+    """A page in shadow with a blank white card lying on it: the card is the brightest quadrilateral,
+    so it is cut out as "the sheet" and holds no ink; the whole frame is the page to read."""
+    image = (page.astype(np.float32) * 0.62).astype(np.uint8)
+    height, width = image.shape[:2]
+    image[height // 6: height - height // 6, width // 2: width - width // 12] = 250
+    sheet = cut_out_sheet(image)
+    assert sheet[1] is not None and not ecg_evidence(image, sheet=sheet)[0]
+    accepted, reason, _, chosen = check_page(image)
+    assert accepted and "on the whole frame" in reason, reason
+    assert chosen[1] is None and chosen[0].shape[:2] == limit_resolution(image).shape[:2]
+    assert looks_like_ecg(image)[0]
+
+
+def test_dark_areas_at_the_frame_edge_are_told_from_dark_areas_inside():
+    from vizecg.page_reader import _touching_the_edge
+
+    mask = np.zeros((50, 80), np.uint8)
+    mask[:10, :15] = 1      # the desk in a corner
+    mask[20:30, 30:40] = 1  # a dark area inside the page
+    edge = _touching_the_edge(mask)
+    assert edge[:10, :15].all() and not edge[20:30, 30:40].any() and edge.sum() == 150
 
 
 # --- geometry and the whole path -------------------------------------------------------------

@@ -528,8 +528,31 @@ def looks_like_ecg(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | N
     :func:`cut_out_sheet` of ``image`` where the caller has it already (predict shares it with
     :func:`prepare_page`, so a photo's sheet is found once).
     """
-    accepted, reason, score, _ = ecg_evidence(image, sheet=sheet)
+    accepted, reason, score, _ = check_page(image, sheet=sheet)
     return accepted, reason, score
+
+
+def check_page(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | None] | None = None
+               ) -> tuple[bool, str, float, tuple[np.ndarray, np.ndarray | None]]:
+    """:func:`looks_like_ecg`, and the sheet :func:`prepare_page` should read: ``(accepted, reason, score, sheet)``.
+
+    The sheet cut out of a photo (:func:`cut_out_sheet`) is judged first. If it is refused, the
+    bright region taken for the sheet may be a patch of the page itself (a highlight, the light
+    half of a page lying in shadow), so the whole frame is judged too and, if it passes, is the
+    page to read.
+    """
+    sheet = sheet if sheet is not None else cut_out_sheet(image)
+    accepted, reason, score, evidence = ecg_evidence(image, sheet=sheet)
+    # Only a "sheet" with no grid or no ink at all is suspect: a sheet refused for what it shows
+    # (blank graph paper, a photograph) is judged, and the desk around it would only add clutter.
+    suspect = evidence.grid_score < GRID_MIN_SCORE or evidence.ink_fraction < INK_FRACTION_RANGE[0]
+    if not accepted and sheet[1] is not None and suspect:
+        whole = (limit_resolution(image), None)
+        whole_accepted, whole_reason, whole_score, _ = ecg_evidence(image, sheet=whole)
+        if whole_accepted:
+            return True, f"{whole_reason}, on the whole frame (the region found as the sheet was refused: " \
+                         f"{reason})", whole_score, whole
+    return accepted, reason, score, sheet
 
 
 def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | None] | None = None
@@ -554,6 +577,10 @@ def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | Non
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (BLOB_KERNEL, BLOB_KERNEL))
     blobs = cv2.morphologyEx(dark, cv2.MORPH_OPEN, kernel)
     blob_fraction = float(blobs.sum() / max(int(dark.sum()), 1))
+    # Dark areas that reach the frame's edge are, on a gridded page, the surface around a sheet
+    # that fills most of the photo (no sheet outline to cut along): the desk in the corners.
+    surface = _touching_the_edge(blobs)
+    interior_blob_fraction = float((blobs & ~surface).sum() / max(int((dark & ~surface).sum()), 1))
     # The ink and trace tests measure against the page's own darkest *line* ink: a defocused, dim
     # or low-contrast photo spreads a trace over several pixels, none of them as dark as on a
     # print, while on a blank page even the darkest pixels are barely darker than the paper.
@@ -577,13 +604,24 @@ def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | Non
     if ink_fraction > INK_FRACTION_RANGE[1]:
         return False, f"dark content everywhere, not lines on paper: {summary}", score, evidence
     # Only a grid over most of the frame waives the thin-strokes test: a few agreeing tiles do not.
-    if blob_fraction > BLOB_MAX_FRACTION and page_lattice < STRONG_GRID_SCORE:
+    # A grid that passes its test waives the dark areas at the frame's edge.
+    photographic = blob_fraction > BLOB_MAX_FRACTION and page_lattice < STRONG_GRID_SCORE
+    if photographic and (lattice < GRID_MIN_SCORE or interior_blob_fraction > BLOB_MAX_FRACTION):
         return False, f"photographic content (dark areas, not thin printed lines): {summary}", score, evidence
     if lattice < GRID_MIN_SCORE:
         return False, f"no square ECG grid found: {summary}", score, evidence
     if trace_columns < TRACE_MIN_COLUMNS and spikes < TRACE_MIN_SPIKES:
         return False, f"grid without traces (blank ECG paper?): {summary}", score, evidence
     return True, f"ECG grid and traces: {summary}", score, evidence
+
+
+def _touching_the_edge(mask: np.ndarray) -> np.ndarray:
+    """The parts of a binary mask (uint8) connected to the image border, as a bool mask."""
+    count, labels = cv2.connectedComponents(mask, connectivity=8)
+    edge = np.zeros(count, dtype=bool)
+    edge[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    edge[0] = False  # the background
+    return edge[labels]
 
 
 def grid_score(ink: np.ndarray, tile: int = GRID_TILE) -> tuple[float, float]:

@@ -78,10 +78,10 @@ from vizecg.page_reader import (
     IMAGE_SUFFIXES,
     UNSUPPORTED_IMAGE_SUFFIXES,
     PageReadError,
+    check_page,
     cut_out_sheet,
     image_files_in,
     load_image,
-    looks_like_ecg,
     prepare_page,
 )
 from vizecg import shipped_model
@@ -435,7 +435,7 @@ def _prepare_file(path: Path, height: int, width: int, ecg_check: bool) -> np.nd
         sheet = cut_out_sheet(image)  # shared by the check and the preparation: found once
         if ecg_check:
             stage = "checking the page"
-            accepted, reason, _ = looks_like_ecg(image, sheet=sheet)
+            accepted, reason, _, sheet = check_page(image, sheet=sheet)
             if not accepted:
                 return f"{path}: does not look like an ECG page ({reason}); use --no-ecg-check to classify it anyway"
         stage = "preprocessing"
