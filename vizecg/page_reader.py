@@ -543,10 +543,9 @@ def check_page(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | None]
     """
     sheet = sheet if sheet is not None else cut_out_sheet(image)
     accepted, reason, score, evidence = ecg_evidence(image, sheet=sheet)
-    # Only a "sheet" with no grid or no ink at all is suspect: a sheet refused for what it shows
-    # (blank graph paper, a photograph) is judged, and the desk around it would only add clutter.
-    suspect = evidence.grid_score < GRID_MIN_SCORE or evidence.ink_fraction < INK_FRACTION_RANGE[0]
-    if not accepted and sheet[1] is not None and suspect:
+    # Only a "sheet" without a grid is suspect: a sheet refused for what its grid shows (blank or
+    # faint graph paper) is judged, and the desk around it would only add clutter.
+    if not accepted and sheet[1] is not None and evidence.grid_score < GRID_MIN_SCORE:
         whole = (limit_resolution(image), None)
         whole_accepted, whole_reason, whole_score, _ = ecg_evidence(image, sheet=whole)
         if whole_accepted:
