@@ -81,41 +81,57 @@ def points_from_history(history) -> list[dict]:
     return points
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    parser.add_argument("--records", type=int, default=2048, help="pages between validations")
-    parser.add_argument("--epochs", type=int, default=10, help="validations per configuration")
+def curve_parser(description: str, configs: list[str], default_configs: list[str], *, epochs: int, out: Path,
+                 unit: str) -> argparse.ArgumentParser:
+    """The command line both learning-curve benchmarks share; ``unit`` names what a record is there."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--configs", nargs="+", default=default_configs, choices=configs)
+    parser.add_argument("--records", type=int, default=2048, help=f"{unit} between validations")
+    parser.add_argument("--epochs", type=int, default=epochs, help="validations per configuration")
     parser.add_argument("--val-records", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the training process")
-    parser.add_argument("--num-workers", type=int, default=1, help="DataLoader workers rendering pages")
+    parser.add_argument("--num-workers", type=int, default=1, help=f"DataLoader workers drawing {unit}")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("reports/metrics/learning_curves.json"))
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, default=out)
+    return parser
+
+
+def measure_configs(args: argparse.Namespace, command: str, setup: dict, run, describe) -> None:
+    """Measure each of ``args.configs`` with ``run(name, **settings) -> points`` and write the JSON after each,
+    ``describe(name)`` beside its points. A rerun keeps the configurations ``args.out`` already holds."""
     torch.set_num_threads(args.threads)
-    result = {"command": "python benchmarks/learning_curves.py " + " ".join(argv or sys.argv[1:]),
+    result = {"command": command,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
                           "threads": args.threads, "num_workers": args.num_workers},
               "setup": {"records_per_validation": args.records, "val_records": args.val_records,
-                        "batch_size": args.batch_size, "lr": args.lr, "optimizer": "Adam, constant lr",
-                        "pages": "clean ecg_plot paper look", "model": "resnet18"},
+                        "batch_size": args.batch_size, "lr": args.lr, "optimizer": "Adam, constant lr", **setup},
               "configs": {}}
-    if args.out.exists():  # a rerun keeps finished configurations
-        previous = json.loads(args.out.read_text())
-        result["configs"] = previous.get("configs", {})
+    if args.out.exists():
+        result["configs"] = json.loads(args.out.read_text()).get("configs", {})
     for name in args.configs:
         if name in result["configs"]:
             print(f"{name}: already measured, kept", flush=True)
             continue
-        height, width, base_width, stem = CONFIGS[name]
-        points = run_config(name, records=args.records, epochs=args.epochs, val_records=args.val_records,
-                            batch_size=args.batch_size, lr=args.lr, num_workers=args.num_workers, seed=args.seed)
-        result["configs"][name] = {"height": height, "width": width, "base_width": base_width,
-                                   "stem_stride": stem, "points": points}
+        points = run(name, records=args.records, epochs=args.epochs, val_records=args.val_records,
+                     batch_size=args.batch_size, lr=args.lr, num_workers=args.num_workers, seed=args.seed)
+        result["configs"][name] = {**describe(name), "points": points}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = curve_parser(__doc__.split("\n\n")[0], list(CONFIGS), list(CONFIGS), epochs=10,
+                          out=Path("reports/metrics/learning_curves.json"), unit="pages")
+    args = parser.parse_args(argv)
+
+    def describe(name: str) -> dict:
+        height, width, base_width, stem = CONFIGS[name]
+        return {"height": height, "width": width, "base_width": base_width, "stem_stride": stem}
+
+    measure_configs(args, "python benchmarks/learning_curves.py " + " ".join(argv or sys.argv[1:]),
+                    {"pages": "clean ecg_plot paper look", "model": "resnet18"}, run_config, describe)
 
 
 if __name__ == "__main__":

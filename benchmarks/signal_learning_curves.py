@@ -10,10 +10,6 @@ endless synthetic stream, same constant learning rate and validation set as the 
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -23,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from learning_curves import TRAIN_SEED, VAL_SEED, points_from_history  # noqa: E402
+from learning_curves import TRAIN_SEED, VAL_SEED, curve_parser, measure_configs, points_from_history  # noqa: E402
 from vizecg.data.stream import SyntheticStreamDataset  # noqa: E402
 from vizecg.models import create_loss, create_model  # noqa: E402
 from vizecg.training.engine import fit  # noqa: E402
@@ -57,38 +53,16 @@ def run_config(name: str, *, records: int, epochs: int, val_records: int, batch_
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", nargs="+", default=["inception_time_100hz"], choices=list(CONFIGS))
-    parser.add_argument("--records", type=int, default=2048, help="records between validations")
-    parser.add_argument("--epochs", type=int, default=12, help="validations per configuration")
-    parser.add_argument("--val-records", type=int, default=500)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the training process")
-    parser.add_argument("--num-workers", type=int, default=1, help="DataLoader workers drawing records")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("reports/metrics/signal_learning_curves.json"))
+    parser = curve_parser(__doc__.split("\n\n")[0], list(CONFIGS), ["inception_time_100hz"], epochs=12,
+                          out=Path("reports/metrics/signal_learning_curves.json"), unit="records")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    result = {"command": "python benchmarks/signal_learning_curves.py " + " ".join(argv or sys.argv[1:]),
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-                          "threads": args.threads, "num_workers": args.num_workers},
-              "setup": {"records_per_validation": args.records, "val_records": args.val_records,
-                        "batch_size": args.batch_size, "lr": args.lr, "optimizer": "Adam, constant lr"},
-              "configs": {}}
-    if args.out.exists():  # a rerun keeps finished configurations
-        result["configs"] = json.loads(args.out.read_text()).get("configs", {})
-    for name in args.configs:
-        if name in result["configs"]:
-            print(f"{name}: already measured, kept", flush=True)
-            continue
+
+    def describe(name: str) -> dict:
         model_name, options, decimate = CONFIGS[name]
-        points = run_config(name, records=args.records, epochs=args.epochs, val_records=args.val_records,
-                            batch_size=args.batch_size, lr=args.lr, num_workers=args.num_workers, seed=args.seed)
-        result["configs"][name] = {"model": model_name, "options": options, "sample_rate_hz": 400 // decimate,
-                                   "points": points}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1))
+        return {"model": model_name, "options": options, "sample_rate_hz": 400 // decimate}
+
+    measure_configs(args, "python benchmarks/signal_learning_curves.py " + " ".join(argv or sys.argv[1:]), {},
+                    run_config, describe)
 
 
 if __name__ == "__main__":
