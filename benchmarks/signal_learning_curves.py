@@ -24,12 +24,20 @@ from vizecg.data.stream import SyntheticStreamDataset  # noqa: E402
 from vizecg.models import create_loss, create_model  # noqa: E402
 from vizecg.training.engine import fit  # noqa: E402
 
+VIZECGNET_DEFAULT = {"signal_width": 8, "image_width": 16, "embed_dim": 64, "num_heads": 4}
+
 #: name -> (registered model, its options, signal decimation from 400 Hz). The options are the
 #: ``default`` profile's for that model, with the kernel scaled to keep its span in seconds.
 CONFIGS = {
     "inception_time_100hz": ("inception_time", {"n_filters": 32, "depth": 6, "kernel_size": 20}, 4),
     "inception_time_200hz": ("inception_time", {"n_filters": 32, "depth": 6, "kernel_size": 40}, 2),
     "ranet1d_100hz": ("ranet1d", {"stage_widths": [48, 96, 192, 192]}, 4),
+    # VizECGNet's signal stream alone (the teacher; its image stream is built but never fed), at
+    # the default profile's sizes, then with one thing changed each: a wider per-lead encoder, a
+    # longer block kernel (3 samples at 100 Hz span 30 ms; a PR interval is 120-300 ms).
+    "vizecgnet_signal_stream_100hz": ("vizecgnet", VIZECGNET_DEFAULT, 4),
+    "vizecgnet_signal_stream_width16": ("vizecgnet", {**VIZECGNET_DEFAULT, "signal_width": 16}, 4),
+    "vizecgnet_signal_stream_kernel7": ("vizecgnet", {**VIZECGNET_DEFAULT, "signal_kernel_size": 7}, 4),
 }
 
 

@@ -331,3 +331,16 @@ def test_predict_with_no_model_anywhere_says_how_to_get_one(capsys, monkeypatch,
     assert main([str(page)]) == 2
     err = capsys.readouterr().err
     assert "no shipped model in" in err and "dvc repro" in err and "python -m vizecg.shipped_model" in err
+
+
+def test_the_card_says_how_the_training_records_were_drawn() -> None:
+    from vizecg.study.config import load_params
+    from vizecg.study.shipped_card import _records_seen
+
+    params = load_params(profile="smoke")
+    params["runs"]["pooled"] = {"model": "vizecgnet", "train": {"replay_pool": {"size": 100, "refresh": 25}}}
+    assert _records_seen(params, "vizecgnet", {"epochs": 3}) == "fresh records every epoch"
+    assert _records_seen(params, None, {"epochs": 3}) == "fresh records every epoch"  # an older model.json
+    text = _records_seen(params, "pooled", {"epochs": 5})
+    assert "replay pool of 100 pages" in text and "200 distinct records in 5 epochs" in text
+    assert "seen about 4 times" in text

@@ -86,20 +86,23 @@ class SyntheticStreamDataset(Dataset):
     def __getitem__(self, item: int) -> dict:
         if not 0 <= item < len(self):
             raise IndexError(f"synthetic stream: item {item} out of range for {len(self)} records")
-        index = self.record_index(item)
+        return self.draw(self.record_index(item), self.epoch)
+
+    def draw(self, index: int, epoch: int) -> dict:
+        """Record ``index`` of the stream with epoch ``epoch``'s augmentation and page look (what
+        item ``i`` of epoch ``epoch`` is when ``record_index(i) == index``)."""
         raw, labels = generate(1, self.stream_seed, start=index, **self.generator_options)
         source = f"synthetic stream (seed={self.stream_seed}, record {index})"
         signals, _ = preprocess_batch(raw, SAMPLE_RATE_HZ, source=source)
         signal = signals[0]  # (4096, 12) mV
         render_index = RENDER_INDEX_OFFSET + index
         if self.gain_augment is not None:
-            signal = gain_augmented(signal, self.gain_augment, np.random.default_rng([self.seed, render_index,
-                                                                                       self.epoch]))
+            signal = gain_augmented(signal, self.gain_augment, np.random.default_rng([self.seed, render_index, epoch]))
         out = {"signal": torch.from_numpy(np.ascontiguousarray(decimate_signal(signal.T, self.decimate), np.float32)),
                "label": torch.from_numpy(labels[0].astype(np.float32)), "index": render_index}
         if self.image_renderer is not None:
             try:
-                out["image"] = image_tensor(self.image_renderer(signal, render_index, self.epoch))
+                out["image"] = image_tensor(self.image_renderer(signal, render_index, epoch))
             except ContractError as error:
                 raise ContractError(f"{source}: {error}") from error
         return out

@@ -144,6 +144,15 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     with_image = "image" in inputs
     train_set = make_dataset(params, work_dir, "train", train=True, with_image=with_image,
                              records_per_epoch=spec["train"].get("records_per_epoch"))
+    pool = spec["train"].get("replay_pool")
+    if pool:
+        from vizecg.data.replay_pool import ReplayPool
+
+        if not hasattr(train_set, "draw"):
+            raise ValueError(f"run '{run}': train.replay_pool draws from the synthetic stream; "
+                             "it needs data.train_stream")
+        train_set = ReplayPool(train_set, pool["size"], pool["refresh"], num_workers=spec["train"].get("num_workers", 0),
+                               progress=progress)
     val_set = make_dataset(params, work_dir, "val", train=False, with_image=with_image)
     tr = spec["train"]
     meta = {"model_name": spec["model"], "model_options": spec["model_options"], "labels": LABELS,

@@ -20,6 +20,7 @@ from torch.utils.data import Subset
 from vizecg.contract import LABELS
 from vizecg.data.dataset import ECGDataset
 from vizecg.evaluation import predict_probs
+from vizecg.study.config import run_spec
 from vizecg.study.external import score as external_score
 
 #: (condition, layout preset, artifact mix, severity): the looks the card scores; severities are added per profile
@@ -237,6 +238,18 @@ def _weak_classes(evaluation: pd.DataFrame, below: float = 0.65, dataset: str = 
     return {c: float(row[f"auroc {c}"]) for c in LABELS if not np.isnan(row[f"auroc {c}"]) and row[f"auroc {c}"] < below}
 
 
+def _records_seen(params: dict, run: str | None, training: dict) -> str:
+    """How the training records were drawn: fresh every epoch, or through a replay pool."""
+    pool = run_spec(params, run)["train"].get("replay_pool") if run and run in params.get("runs", {}) else None
+    if not pool:
+        return "fresh records every epoch"
+    epochs = int(training.get("epochs") or 0)
+    distinct = pool["size"] + max(epochs - 1, 0) * pool["refresh"]
+    return (f"drawn into a replay pool of {pool['size']:,} pages, {pool['refresh']:,} of them redrawn with new "
+            f"records every epoch ({distinct:,} distinct records in {epochs} epochs, each page seen about "
+            f"{pool['size'] / max(pool['refresh'], 1):.0f} times)")
+
+
 def write_model_card(path: Path, meta: dict, evaluation: pd.DataFrame, real_prints: pd.DataFrame,
                      panel: Path, *, model_dir: str | Path, n_boot: int, command: str,
                      criteria: pd.DataFrame | None = None) -> Path:
@@ -273,8 +286,9 @@ def write_model_card(path: Path, meta: dict, evaluation: pd.DataFrame, real_prin
         "",
         "## Training data",
         f"- Synthetic only: 12-lead records from the project's generator (`vizecg.data.synthetic`, "
-        f"`data.source: {data.get('source')}`), each disease drawn from its ECG criteria; fresh records every epoch "
-        f"(stream seed {data.get('train_stream', {}).get('seed')}), validation records from another seed.",
+        f"`data.source: {data.get('source')}`), each disease drawn from its ECG criteria; "
+        f"{_records_seen(params, meta.get('run'), training)} (stream seed {data.get('train_stream', {}).get('seed')}), "
+        "validation records from another seed.",
         f"- Pages: every layout and style the renderer draws (60% the paper's ecg_plot 2x6 look), with print, scan "
         f"and phone-photo artifacts up to severity {inp.get('train_artifact_severity', ['?', '?'])[1]} after a "
         f"clean-page curriculum ({inp.get('curriculum')}); gain augmentation {inp.get('gain_augment')}; every page "
