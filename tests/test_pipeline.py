@@ -136,7 +136,11 @@ def test_release_run_trains_on_the_deployed_path_and_its_stage_is_frozen() -> No
     for train in (True, False):  # training and validation pages are both read back as predict reads them
         renderer = image_renderer(release, train=train)
         assert renderer.page_preparation == "predict" and renderer.render_scale == 2.0
-    assert run_spec(params, "vizecgnet_release")["train"]["records_per_epoch"] > params["data"]["train_stream"]["records_per_epoch"]
+    release_train, default_train = (run_spec(params, run)["train"] for run in ("vizecgnet_release", "vizecgnet"))
+    pool = release_train["replay_pool"]  # pages replayed: the deployed path costs more to draw than to learn from
+    default_pages = default_train["epochs"] * params["data"]["train_stream"]["records_per_epoch"]
+    assert release_train["epochs"] * pool["size"] > 2 * default_pages
+    assert 0 < pool["refresh"] < pool["size"]
     assert params_for_run(params, "vizecgnet") is params  # runs without overrides train as before
     stage = STAGES["release"]
     assert stage["frozen"] is True

@@ -23,6 +23,10 @@ from vizecg.evaluation import predict_probs
 from vizecg.study.config import run_spec
 from vizecg.study.external import score as external_score
 
+#: DataLoader workers that draw the card's pages: drawing and reading back a page costs several
+#: times the model's forward pass, and the result does not depend on the worker count
+CARD_WORKERS = 2
+
 #: (condition, layout preset, artifact mix, severity): the looks the card scores; severities are added per profile
 LAYOUTS = (("paper (ecg_plot look)", "paper"), ("clinical 3x4", "clinical_3x4"), ("rhythm 12x1", "rhythm_12x1"))
 RENDER_SCALE = 2.0
@@ -69,7 +73,7 @@ def evaluate_shipped(model, meta: dict, thresholds: np.ndarray, *, synthetic_fil
             if dataset_name == "synthetic test" and len(dataset) > test_records:
                 dataset, y = Subset(dataset, range(test_records)), y[:test_records]
             p = predict_probs(model, dataset, inputs=("image",), batch_size=batch_size, device=device,
-                              progress=progress)
+                              num_workers=CARD_WORKERS, progress=progress)
             rows.append({"dataset": dataset_name, "condition": condition, **score(y, p, thresholds, n_boot=n_boot)})
     return pd.DataFrame(rows)
 
@@ -100,7 +104,8 @@ def defining_measurements(model, meta: dict, ecg_file: Path, *, decimate: int, s
     height, width = meta["input"]["image_height"], meta["input"]["image_width"]
     dataset = ECGDataset(ecg_file, "test", decimate=decimate, image_renderer=card_renderer(height, width, "paper", 0.0,
                                                                                          seed))
-    probs = predict_probs(model, dataset, inputs=("image",), batch_size=batch_size, device=device)
+    probs = predict_probs(model, dataset, inputs=("image",), batch_size=batch_size, device=device,
+                          num_workers=CARD_WORKERS)
     index = read_index(ecg_file)
     measured = measure_records(read_signals(ecg_file, index.index[index["split"] == "test"].to_numpy()))
     y = dataset.labels
