@@ -2,10 +2,10 @@
 
 On the deployed path (a page drawn at twice the input size, photographed, then read back by
 ``prepare_page``) one training page costs about 150 ms of CPU to make and 20-40 ms to learn
-from, so a model fed fresh pages waits on its data: the release run saw 36,864 pages in 69
-minutes on two cores. Image models keep improving far past that many samples, and they
-learn as well from a page seen several times as from a new one (a ResNet18 reached 0.96
-validation AUROC replaying 6,000 records 13 times). :class:`ReplayPool` therefore spends the
+from, so a model fed fresh pages waits on its data: the release run fed fresh pages saw
+36,864 pages in 77 minutes on two cores. Image models keep improving far past that many
+samples, and a page seen several times still teaches (the image-learning issue reports a
+ResNet18 at 0.96 validation AUROC after replaying 6,000 records 13 times). :class:`ReplayPool` therefore spends the
 CPU where it buys accuracy: it draws ``size`` items from a
 :class:`~vizecg.data.stream.SyntheticStreamDataset` once, replaces ``refresh`` of them with
 new records every epoch, and serves the pool (an epoch is ``size`` items).
