@@ -17,6 +17,7 @@ from vizecg.page_reader import (
     ecg_evidence,
     estimate_skew,
     find_grid_box,
+    find_plot_area,
     image_files_in,
     limit_resolution,
     load_image,
@@ -355,6 +356,46 @@ def test_prepare_page_warps_a_photographed_sheet(page):
     sheet = steps.images["paper"]
     assert abs(sheet.shape[1] / sheet.shape[0] - page.shape[1] / page.shape[0]) < 0.25
     assert sheet.mean() > 150  # the dark table is gone
+
+
+def test_a_photographed_print_is_cropped_to_its_plot(page):
+    """A 2.8:1 plot printed on A4 leaves half of the sheet blank; photographed at severities
+    that blur the grid lines away (find_grid_box finds none), the crop still keeps the plot
+    and not the blank paper, which the model never saw."""
+    from vizecg.render.artifacts import on_a4_sheet, photograph_sheet
+
+    sheet = on_a4_sheet(page)
+    top = (sheet.shape[0] - page.shape[0]) / 2 / sheet.shape[0]  # where the plot lies on the sheet
+    for seed, severity in ((0, 0.25), (1, 0.5), (2, 0.5)):
+        _, steps = prepare_page(photograph_sheet(page, seed, severity), 96, 256, debug=True)
+        assert steps.paper_corners is not None and steps.grid_box is not None
+        height, width = steps.images["deskewed"].shape[:2]
+        box_top, box_bottom, box_left, box_right = steps.grid_box
+        assert abs(box_top / height - top) < 0.06 and abs(box_bottom / height - (1 - top)) < 0.06, steps.grid_box
+        assert box_left / width < 0.12 and box_right / width > 0.88, steps.grid_box
+
+
+def test_plot_area_is_none_where_the_plot_fills_the_page(page):
+    """Renders, scans and cropped photos: nothing to cut, and a blank page has no plot."""
+    assert find_plot_area(page) is None
+    assert find_plot_area(rotate(page, 3.0)) is None
+    assert find_plot_area(np.full((700, 1000, 3), 250, np.uint8)) is None
+
+
+def test_plot_area_ignores_real_prints():
+    """The real prints beside the project fill their images: the plot-area crop must leave them alone."""
+    if not REAL_PRINTS.is_dir():
+        pytest.skip(f"{REAL_PRINTS} not present")
+    files = image_files_in(REAL_PRINTS)
+    cut = [f.name for f in files if find_plot_area(rotate_page_upright(load_image(f))) is not None]
+    assert len(files) >= 50 and not cut, cut
+
+
+def rotate_page_upright(image: np.ndarray) -> np.ndarray:
+    from vizecg.page_reader import rotate_page
+
+    sheet, _ = cut_out_sheet(image)
+    return rotate_page(sheet, estimate_skew(sheet))
 
 
 def test_prepare_page_rejects_wrong_input():

@@ -19,9 +19,12 @@ what can be removed reliably and leaves the rest to the model's augmentation:
 4. :func:`estimate_skew` + :func:`rotate_page`: the grid and the trace baselines are straight
    lines, so the page angle is the one (within +-:data:`MAX_SKEW_DEG`) that makes the row and
    column profiles of the ink map sharpest; the page is rotated back.
-5. :func:`find_grid_box`: printed pages carry header text and margins that the training pages
-   do not have; long straight grid lines (morphological opening with long line kernels) mark
-   the gridded area and the page is cropped to it when it is a large part of the page.
+5. :func:`find_grid_box` + :func:`find_plot_area`: printed pages carry header text and margins
+   that the training pages do not have; long straight grid lines (morphological opening with
+   long line kernels) mark the gridded area and the page is cropped to it when it is a large
+   part of the page. A plot printed on a larger sheet (an ecg_plot page on A4 fills half of it)
+   and photographed loses its grid lines to defocus first; the plotted area, inked all over
+   and at its edge where blank paper is not, is found as well and the crop keeps it.
 6. :func:`normalise_paper`: each channel is divided by a smooth estimate of the local paper
    colour (a grey-level closing then a blur), so pink or grey paper, colour casts and uneven
    light all become white paper with dark ink; then the darkest ink is stretched to black.
@@ -536,13 +539,25 @@ def check_page(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | None]
                ) -> tuple[bool, str, float, tuple[np.ndarray, np.ndarray | None]]:
     """:func:`looks_like_ecg`, and the sheet :func:`prepare_page` should read: ``(accepted, reason, score, sheet)``.
 
-    The sheet cut out of a photo (:func:`cut_out_sheet`) is judged first. If it is refused, the
+    The sheet cut out of a photo (:func:`cut_out_sheet`) is judged first. If it is refused and a
+    plotted area stands out on it (:func:`plotted_area`: a print on a larger sheet), that area is
+    judged; :func:`prepare_page` crops the sheet to it too. If the sheet is still refused, the
     bright region taken for the sheet may be a patch of the page itself (a highlight, the light
     half of a page lying in shadow), so the whole frame is judged too and, if it passes, is the
     page to read.
     """
     sheet = sheet if sheet is not None else cut_out_sheet(image)
     accepted, reason, score, evidence = ecg_evidence(image, sheet=sheet)
+    if not accepted:
+        # A print photographed on a desk: the plot covers half of the sheet and the check's tiles
+        # that fall on blank paper outvote it, and printed axis labels (darker than a defocused
+        # trace) set the trace test's ink level. The plotted area alone is judged again.
+        plot = plotted_area(sheet[0])
+        if plot is not None:
+            plot_accepted, plot_reason, plot_score, _ = ecg_evidence(image, sheet=(plot, None))
+            if plot_accepted:
+                return True, f"{plot_reason}, on the plotted area of the sheet (the whole sheet was refused: " \
+                             f"{reason})", plot_score, sheet
     # Only a "sheet" without a grid is suspect: a sheet refused for what its grid shows (blank or
     # faint graph paper) is judged, and the desk around it would only add clutter.
     if not accepted and sheet[1] is not None and evidence.grid_score < GRID_MIN_SCORE:
@@ -915,6 +930,82 @@ def find_grid_box(image: np.ndarray, *, min_side: float = 0.5) -> tuple[int, int
     return top, bottom, left, right
 
 
+PLOT_AREA_LONG_SIDE: int = 512
+"""Long side (px) of the copy on which :func:`find_plot_area` looks for the plotted area."""
+
+
+def find_plot_area(image: np.ndarray, *, min_area: float = 0.12, max_area: float = 0.9,
+                   min_contrast: float = 2.5) -> tuple[int, int, int, int] | None:
+    """Bounding box ``(top, bottom, left, right)`` of the plotted ECG area on a sheet with blank margins.
+
+    A plot printed on a larger sheet (an ``ecg_plot`` page, about 2.8:1, printed on A4 landscape
+    leaves half the sheet blank) fills only part of a photographed sheet, and the model was
+    trained on pages that the plot fills. :func:`find_grid_box` follows the grid lines, the
+    first thing a phone camera's defocus removes; what stays, however blurred, is ink
+    (:func:`ink_map`) all over the plotted area and along its edge, where the tinted or gridded
+    plot meets white paper, and none on the blank margin. So the ink map, averaged over a
+    25th of the sheet, is split by Otsu's threshold; the largest region, its holes filled (a
+    washed-out plot shows only its edge), is the plot when it is a filled rectangle covering
+    ``min_area`` to ``max_area`` of the sheet and the averaged ink outside it is at most
+    1 / ``min_contrast`` of the ink inside (printed header text and axis labels are sparse).
+    ``None`` for pages that the plot fills (renders, scans, cropped photos), blank pages, and
+    where the inked part is no rectangle (shadows, photographs).
+    """
+    small = limit_resolution(image, PLOT_AREA_LONG_SIDE)
+    height, width = small.shape[:2]
+    ink = ink_map(small)
+    smooth = (max(height, width) // 25) | 1
+    inked = cv2.blur(ink, (smooth, smooth))
+    level = np.clip(inked * 255.0 / max(float(inked.max()), 1e-6), 0, 255).astype(np.uint8)
+    _, mask = cv2.threshold(level, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    border = max(2, max(height, width) // 50)  # a sliver of desk left at the cut sheet's edge
+    mask[:border], mask[-border:], mask[:, :border], mask[:, -border:] = 0, 0, 0, 0
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    if count < 2:
+        return None
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    region = (labels == largest).astype(np.uint8)
+    outside = region.copy()
+    flood = np.zeros((height + 2, width + 2), np.uint8)
+    cv2.floodFill(outside, flood, (0, 0), 1)  # everything reachable from the corner: not a hole
+    region = region | (1 - outside)
+    left, top, box_width, box_height = cv2.boundingRect(region)
+    box_area = box_width * box_height
+    if not (min_area <= box_area / float(height * width) <= max_area):
+        return None
+    if int(region.sum()) < 0.9 * box_area:
+        return None  # not a filled rectangle
+    inside = np.zeros((height, width), bool)
+    inside[top:top + box_height, left:left + box_width] = True
+    if float(inked[inside].mean()) < min_contrast * max(float(inked[~inside].mean()), 1e-4):
+        return None
+    scale_y, scale_x = image.shape[0] / height, image.shape[1] / width
+    return (int(round(top * scale_y)), int(round((top + box_height) * scale_y)),
+            int(round(left * scale_x)), int(round((left + box_width) * scale_x)))
+
+
+def plotted_area(page: np.ndarray) -> np.ndarray | None:
+    """``page`` deskewed and cropped to :func:`find_plot_area`, or ``None`` where no plot area stands out."""
+    page = rotate_page(page, estimate_skew(page))
+    box = find_plot_area(page)
+    if box is None:
+        return None
+    top, bottom, left, right = box
+    return page[top:bottom, left:right]
+
+
+def _crop_box(grid: tuple[int, int, int, int] | None, plot: tuple[int, int, int, int] | None
+              ) -> tuple[int, int, int, int] | None:
+    """The part of the page to keep: inside both the grid box and the plot area where both were found."""
+    if grid is None or plot is None:
+        return grid if plot is None else plot
+    top, bottom = max(grid[0], plot[0]), min(grid[1], plot[1])
+    left, right = max(grid[2], plot[2]), min(grid[3], plot[3])
+    if bottom - top < 0.5 * (plot[1] - plot[0]) or right - left < 0.5 * (plot[3] - plot[2]):
+        return plot  # the two disagree: the plot area is the robust one on a photographed sheet
+    return top, bottom, left, right
+
+
 def _grid_span(is_line: np.ndarray, max_gap: float) -> tuple[int, int] | None:
     """Extent (start, end exclusive) of the longest run of line positions with no gap over
     ``max_gap`` px (or three grid spacings, if larger)."""
@@ -1020,7 +1111,7 @@ def prepare_page(image: np.ndarray, height: int, width: int, *, debug: bool = Fa
         steps.skew_deg = estimate_skew(page)
         page = rotate_page(page, steps.skew_deg)
         steps.images["deskewed"] = page
-        box = find_grid_box(page)
+        box = _crop_box(find_grid_box(page), find_plot_area(page))
         if box is not None:
             top, bottom, left, right = box
             page = page[top:bottom, left:right]

@@ -246,6 +246,8 @@ def describe_page_preparation(height: int, width: int) -> dict:
         ("estimate_skew", _keyword_defaults(pr.estimate_skew)),
         ("rotate_page", {}),
         ("find_grid_box", _keyword_defaults(pr.find_grid_box)),
+        ("find_plot_area", {**_keyword_defaults(pr.find_plot_area), "long_side": pr.PLOT_AREA_LONG_SIDE,
+                            "crop": "inside both boxes where both are found"}),
         ("normalise_paper", _keyword_defaults(pr.normalise_paper)),
         ("resize_to_model", {"height": int(height), "width": int(width), "interpolation": "area when shrinking, "
                              "else linear", "output": "float32 (3, height, width) in [0, 1]"}),

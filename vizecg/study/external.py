@@ -135,16 +135,18 @@ def write_ludb_metrics(frame: pd.DataFrame, path: str | Path) -> dict:
 
 
 def score_predict_command(pages_dir: str | Path, checkpoint: str | Path, *, n_boot: int) -> pd.DataFrame:
-    """Run ``python -m vizecg.predict <variant> --json`` on each page folder (``png``, ``photo``) of
-    :func:`vizecg.study.rendering.write_ecg_plot_pages`, exactly as a user would, and score the
-    files it classified against ``labels.csv``; files it refused are counted, not scored."""
+    """Run ``python -m vizecg.predict <variant> --json`` on each page folder (``png``, ``photo``,
+    ``sheet_photo``) of :func:`vizecg.study.rendering.write_ecg_plot_pages`, exactly as a user would,
+    and score the files it classified against ``labels.csv``; files it refused are counted, not scored."""
     import subprocess
     import sys
+
+    from vizecg.study.rendering import PAGE_VARIANTS
 
     pages_dir = Path(pages_dir)
     truth = pd.read_csv(pages_dir / "labels.csv").set_index("file")
     rows = []
-    for variant in ("png", "photo"):
+    for variant in PAGE_VARIANTS:
         command = [sys.executable, "-m", "vizecg.predict", str(pages_dir / variant), "--json",
                    "--checkpoint", str(checkpoint)]
         done = subprocess.run(command, capture_output=True, text=True)

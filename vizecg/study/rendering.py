@@ -1,10 +1,13 @@
 """Stage 2: genuine ecg_plot 0.2.8 pages of labelled test records, as files a user would hold.
 
 ``write_ecg_plot_pages`` draws the first ``n`` test records with the paper's renderer at its
-natural page size and saves each twice: ``png/<record>.png`` (the printout as a file) and
-``photo/<record>.jpg`` (the same page through phone-photo artifacts: perspective, rotation,
-lighting, blur, noise, JPEG). ``labels.csv`` holds their labels. Stage 6 scores the predict
-command on these folders. A rerun skips pages already written; records are drawn in parallel.
+natural page size and saves each three times (:data:`PAGE_VARIANTS`): ``png/<record>.png`` (the
+printout as a file), ``photo/<record>.jpg`` (the same page through phone-photo artifacts:
+perspective, rotation, lighting, blur, noise, JPEG) and ``sheet_photo/<record>.jpg`` (the page
+printed on A4 and photographed lying on a desk, :func:`vizecg.render.artifacts.photograph_sheet`:
+half of the sheet is blank paper, the desk shows around it). ``labels.csv`` holds their labels.
+Stages 6 and 9 score the predict command on these folders. A rerun skips pages already written;
+records are drawn in parallel.
 """
 from __future__ import annotations
 
@@ -25,33 +28,43 @@ PHOTO_ARTIFACTS = {"tint": 0.4, "rotation": 0.5, "perspective": 0.5, "crop": 0.3
                    "blur": 0.4, "noise": 0.4, "jpeg": 0.6}
 
 
-def _draw(task: tuple[np.ndarray, Path, Path, int]) -> None:
-    from vizecg.render import render_ecg
-    from vizecg.render.artifacts import apply_artifacts
+#: severity of :func:`vizecg.render.artifacts.photograph_sheet` for the photographed printed sheets
+SHEET_PHOTO_SEVERITY = 0.5
 
-    signal, png, photo, seed = task
+#: folder -> what its files are; the suffix each folder's files carry
+PAGE_VARIANTS = {"png": "ecg_plot 0.2.8 pages (PNG)", "photo": "photos of those pages (JPEG)",
+                 "sheet_photo": "those pages printed on A4, photographed on a desk (JPEG)"}
+_SUFFIXES = {"png": ".png", "photo": ".jpg", "sheet_photo": ".jpg"}
+
+
+def _draw(task: tuple[np.ndarray, dict[str, Path], int]) -> None:
+    from vizecg.render import render_ecg
+    from vizecg.render.artifacts import apply_artifacts, photograph_sheet
+
+    signal, paths, seed = task
     page = render_ecg(signal, backend="ecg_plot", style="paper")
-    Image.fromarray(page).save(png)
-    Image.fromarray(apply_artifacts(page, PHOTO_ARTIFACTS, seed)).save(photo, quality=85)
+    Image.fromarray(page).save(paths["png"])
+    Image.fromarray(apply_artifacts(page, PHOTO_ARTIFACTS, seed)).save(paths["photo"], quality=85)
+    Image.fromarray(photograph_sheet(page, seed, SHEET_PHOTO_SEVERITY)).save(paths["sheet_photo"], quality=85)
 
 
 def write_ecg_plot_pages(prepared: str | Path, out_dir: str | Path, n: int, *, seed: int = 0, workers: int = 2,
                          progress: bool = True) -> pd.DataFrame:
-    """Write ``n`` test records as ecg_plot pages (PNG and photo JPEG); return their labels frame."""
+    """Write ``n`` test records as ecg_plot pages (each of :data:`PAGE_VARIANTS`); return their labels frame."""
     out_dir = Path(out_dir)
-    (out_dir / "png").mkdir(parents=True, exist_ok=True)
-    (out_dir / "photo").mkdir(parents=True, exist_ok=True)
+    for variant in PAGE_VARIANTS:
+        (out_dir / variant).mkdir(parents=True, exist_ok=True)
     index = read_index(prepared)
     rows = index.index[index["split"] == "test"][:n].to_numpy()
     labels = index.loc[rows, ["record_id", *LABELS]].rename(columns={"record_id": "file"})
     tasks = []
     for row, record_id in zip(rows, labels["file"]):
-        png, photo = out_dir / "png" / f"{record_id}.png", out_dir / "photo" / f"{record_id}.jpg"
-        if not (png.exists() and photo.exists()):
-            tasks.append((int(row), png, photo, seed * 1_000_003 + int(row)))
+        paths = {variant: out_dir / variant / f"{record_id}{_SUFFIXES[variant]}" for variant in PAGE_VARIANTS}
+        if not all(path.exists() for path in paths.values()):
+            tasks.append((int(row), paths, seed * 1_000_003 + int(row)))
     if tasks:
         signals = read_signals(prepared, [t[0] for t in tasks])
-        jobs = [(signals[i], png, photo, s) for i, (_, png, photo, s) in enumerate(tasks)]
+        jobs = [(signals[i], paths, s) for i, (_, paths, s) in enumerate(tasks)]
         # spawn, not fork: this runs inside a Jupyter kernel, whose ZMQ and BLAS threads may hold a lock
         # at the moment of a fork; a forked worker then waits on that lock for ever (seen as a hang in CI).
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -160,14 +160,16 @@ def criteria_table(criteria: pd.DataFrame) -> str:
 
 
 def score_pages(classifier, pages_dir: Path, *, n_boot: int) -> pd.DataFrame:
-    """The model through predict on labelled ecg_plot 0.2.8 pages (``png/``) and their JPEG photos
-    (``photo/``) of :func:`vizecg.study.rendering.write_ecg_plot_pages`; refused files are counted."""
+    """The model through predict on labelled ecg_plot 0.2.8 pages (``png/``), their JPEG photos
+    (``photo/``) and photos of them printed on A4 (``sheet_photo/``) of
+    :func:`vizecg.study.rendering.write_ecg_plot_pages`; refused files are counted."""
     from vizecg.page_reader import image_files_in
     from vizecg.predict import predict_files
+    from vizecg.study.rendering import PAGE_VARIANTS
 
     truth = pd.read_csv(pages_dir / "labels.csv").set_index("file")
     rows = []
-    for variant, name in (("png", "ecg_plot 0.2.8 pages (PNG)"), ("photo", "photos of those pages (JPEG)")):
+    for variant, name in PAGE_VARIANTS.items():
         files = image_files_in(pages_dir / variant)
         results = [r for r in predict_files(files, classifier, progress=False) if r.probabilities]
         y = np.stack([truth.loc[Path(r.file).stem, list(LABELS)].to_numpy(dtype=int) for r in results])
