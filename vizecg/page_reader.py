@@ -1111,7 +1111,14 @@ def prepare_page(image: np.ndarray, height: int, width: int, *, debug: bool = Fa
         steps.skew_deg = estimate_skew(page)
         page = rotate_page(page, steps.skew_deg)
         steps.images["deskewed"] = page
-        box = _crop_box(find_grid_box(page), find_plot_area(page))
+        grid, plot = find_grid_box(page), find_plot_area(page)
+        box = _crop_box(grid, plot)
+        if plot is not None and box == plot:
+            # The plotted area holds the figure's axis labels too; its grid, found at the crop's
+            # scale (the lines were too short a part of the whole sheet), is what training pages show.
+            inner = find_grid_box(page[plot[0]:plot[1], plot[2]:plot[3]])
+            if inner is not None:
+                box = (plot[0] + inner[0], plot[0] + inner[1], plot[2] + inner[2], plot[2] + inner[3])
         if box is not None:
             top, bottom, left, right = box
             page = page[top:bottom, left:right]
