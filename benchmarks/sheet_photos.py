@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--prepared", type=Path, default=None, help="prepared HDF5 (default: the study's, data/)")
     parser.add_argument("--records", type=int, default=80)
     parser.add_argument("--severities", type=float, nargs="+", default=[0.25, 0.5])
-    parser.add_argument("--work", type=Path, default=Path("data/rendered/sheet_photos"))
+    parser.add_argument("--work", type=Path, default=Path("data/benchmarks/sheet_photos"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("reports/metrics/sheet_photos.json"))
     args = parser.parse_args()
