@@ -23,6 +23,7 @@ from vizecg.page_reader import (
     load_image,
     looks_like_ecg,
     page_grid_score,
+    plotted_area,
     prepare_page,
     trace_evidence,
 )
@@ -387,15 +388,8 @@ def test_plot_area_ignores_real_prints():
     if not REAL_PRINTS.is_dir():
         pytest.skip(f"{REAL_PRINTS} not present")
     files = image_files_in(REAL_PRINTS)
-    cut = [f.name for f in files if find_plot_area(rotate_page_upright(load_image(f))) is not None]
+    cut = [f.name for f in files if plotted_area(cut_out_sheet(load_image(f))[0]) is not None]
     assert len(files) >= 50 and not cut, cut
-
-
-def rotate_page_upright(image: np.ndarray) -> np.ndarray:
-    from vizecg.page_reader import rotate_page
-
-    sheet, _ = cut_out_sheet(image)
-    return rotate_page(sheet, estimate_skew(sheet))
 
 
 def test_prepare_page_rejects_wrong_input():
