@@ -145,6 +145,8 @@ def test_release_run_trains_on_the_deployed_path_and_its_stage_is_frozen() -> No
     stage = STAGES["release"]
     assert stage["frozen"] is True
     assert "runs.vizecgnet_release" in stage["params"]
+    # its last step tunes the shipped thresholds on pages through predict (vizecg.study.release_thresholds)
+    assert stage["cmd"][-1].startswith("python -m vizecg.study.release_thresholds models/vizecgnet_image")
     shipped = {next(iter(o)) if isinstance(o, dict) else o: o for o in stage["outs"]}
     for name in ("models/vizecgnet_image/model.safetensors", "models/vizecgnet_image/model.json"):
         assert shipped[name][name] == {"cache": False}  # committed in git, owned by the stage

@@ -536,6 +536,27 @@ def read_shipped_meta(path: str | Path) -> dict:
     return meta
 
 
+#: the fields of model.json that describe the weights file: never changed after it is written
+WEIGHT_FIELDS = ("format", "format_version", "model_name", "model_options", "labels", "input", "weights", "tensors")
+
+
+def update_shipped_meta(path: str | Path, changes: Mapping[str, Any]) -> dict:
+    """Replace top-level fields of shipped model ``path``'s ``model.json`` (e.g. its thresholds) and
+    return the new document; the weights stay as they are, so the fields that describe them
+    (:data:`WEIGHT_FIELDS`) cannot be changed. Stored thresholds are checked like on loading."""
+    meta_path = shipped_meta_path(path)
+    meta = read_shipped_meta(meta_path)
+    fixed = sorted(set(changes) & set(WEIGHT_FIELDS))
+    if fixed:
+        raise ShippedModelError(f"{meta_path}: {fixed} describe the weights and are written only with them "
+                                "(python -m vizecg.shipped_model)")
+    meta.update(_json_safe(dict(changes)))
+    _threshold_dict(meta.get("thresholds"), _model_labels(meta.get("labels") or LABELS, meta_path), meta_path)
+    text = json.dumps(meta, indent=2, allow_nan=False) + "\n"
+    _atomic_write(meta_path, lambda tmp: tmp.write_text(text))
+    return meta
+
+
 def _stored_tensor_list(meta: dict, source: Path) -> dict[str, tuple[tuple[int, ...], str]]:
     listed = meta.get("tensors")
     out: dict[str, tuple[tuple[int, ...], str]] = {}

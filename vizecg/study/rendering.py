@@ -37,6 +37,11 @@ PAGE_VARIANTS = {"png": "ecg_plot 0.2.8 pages (PNG)", "photo": "photos of those 
 _SUFFIXES = {"png": ".png", "photo": ".jpg", "sheet_photo": ".jpg"}
 
 
+def page_path(out_dir: str | Path, variant: str, record_id: str) -> Path:
+    """Where :func:`write_ecg_plot_pages` puts record ``record_id``'s page of ``variant``."""
+    return Path(out_dir) / variant / f"{record_id}{_SUFFIXES[variant]}"
+
+
 def _draw(task: tuple[np.ndarray, dict[str, Path], int]) -> None:
     from vizecg.render import render_ecg
     from vizecg.render.artifacts import apply_artifacts, photograph_sheet
@@ -48,18 +53,21 @@ def _draw(task: tuple[np.ndarray, dict[str, Path], int]) -> None:
     Image.fromarray(photograph_sheet(page, seed, SHEET_PHOTO_SEVERITY)).save(paths["sheet_photo"], quality=85)
 
 
-def write_ecg_plot_pages(prepared: str | Path, out_dir: str | Path, n: int, *, seed: int = 0, workers: int = 2,
-                         progress: bool = True) -> pd.DataFrame:
-    """Write ``n`` test records as ecg_plot pages (each of :data:`PAGE_VARIANTS`); return their labels frame."""
+def write_ecg_plot_pages(prepared: str | Path, out_dir: str | Path, n: int | None, *, seed: int = 0, workers: int = 2,
+                         progress: bool = True, split: str = "test") -> pd.DataFrame:
+    """Write the first ``n`` records of ``split`` (all of them for None) as ecg_plot pages (each of
+    :data:`PAGE_VARIANTS`); return their labels frame."""
     out_dir = Path(out_dir)
     for variant in PAGE_VARIANTS:
         (out_dir / variant).mkdir(parents=True, exist_ok=True)
     index = read_index(prepared)
-    rows = index.index[index["split"] == "test"][:n].to_numpy()
+    rows = index.index[index["split"] == split][:n].to_numpy()
+    if not rows.size:
+        raise ValueError(f"{prepared}: no {split!r} records to draw")
     labels = index.loc[rows, ["record_id", *LABELS]].rename(columns={"record_id": "file"})
     tasks = []
     for row, record_id in zip(rows, labels["file"]):
-        paths = {variant: out_dir / variant / f"{record_id}{_SUFFIXES[variant]}" for variant in PAGE_VARIANTS}
+        paths = {variant: page_path(out_dir, variant, record_id) for variant in PAGE_VARIANTS}
         if not all(path.exists() for path in paths.values()):
             tasks.append((int(row), paths, seed * 1_000_003 + int(row)))
     if tasks:

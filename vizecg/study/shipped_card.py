@@ -163,19 +163,15 @@ def score_pages(classifier, pages_dir: Path, *, n_boot: int) -> pd.DataFrame:
     """The model through predict on labelled ecg_plot 0.2.8 pages (``png/``), their JPEG photos
     (``photo/``) and photos of them printed on A4 (``sheet_photo/``) of
     :func:`vizecg.study.rendering.write_ecg_plot_pages`; refused files are counted."""
-    from vizecg.page_reader import image_files_in
-    from vizecg.predict import predict_files
+    from vizecg.study.release_thresholds import page_probabilities, scored
     from vizecg.study.rendering import PAGE_VARIANTS
 
-    truth = pd.read_csv(pages_dir / "labels.csv").set_index("file")
     rows = []
-    for variant, name in PAGE_VARIANTS.items():
-        files = image_files_in(pages_dir / variant)
-        results = [r for r in predict_files(files, classifier, progress=False) if r.probabilities]
-        y = np.stack([truth.loc[Path(r.file).stem, list(LABELS)].to_numpy(dtype=int) for r in results])
-        p = np.array([[r.probabilities[c] for c in LABELS] for r in results])
-        rows.append({"dataset": "synthetic, through predict", "condition": name, "files": len(files),
-                     "refused": len(files) - len(results), **score(y, p, classifier.thresholds, n_boot=n_boot)})
+    for variant, part in page_probabilities(classifier, pages_dir, progress=False).groupby("variant", sort=False):
+        y, p = scored(part)
+        rows.append({"dataset": "synthetic, through predict", "condition": PAGE_VARIANTS[variant],
+                     "files": len(part), "refused": int(part["error"].notna().sum()),
+                     **score(y, p, classifier.thresholds, n_boot=n_boot)})
     return pd.DataFrame(rows)
 
 
@@ -257,6 +253,38 @@ def _records_seen(params: dict, run: str | None, training: dict) -> str:
             f"{pool['size'] / max(pool['refresh'], 1):.0f} times)")
 
 
+def thresholds_section(meta: dict) -> list[str]:
+    """The card's thresholds: the shipped ones and, where ``model.json`` records how they were
+    tuned (:mod:`vizecg.study.release_thresholds`), the cuts each page route alone would get."""
+    thresholds = meta.get("thresholds") or {}
+    tuning = meta.get("threshold_tuning")
+    header = ["| thresholds | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
+
+    def row(name: str, values: dict | None) -> str:
+        values = values or {}
+        return f"| {name} | " + " | ".join(f"{values[c]:.3f}" if c in values else "-" for c in LABELS) + " |"
+
+    if not tuning:
+        return ["## Thresholds (tuned per class on validation for F1)", *header, row("shipped", thresholds)]
+    routes = tuning.get("routes", {})
+    release = tuning.get("release_run") or {}
+    return [
+        "## Thresholds (tuned per class for F1 on validation pages as users hold them)",
+        f"One cut per class, F1-maximising on the {tuning.get('records')} validation records drawn by ecg_plot "
+        f"0.2.8 and sent through predict by {len(routes)} routes pooled: "
+        + "; ".join(f"{r.get('what')} ({r.get('files', 0) - r.get('refused', 0)} of {r.get('files')} read)"
+                    for r in routes.values())
+        + ". predict cannot tell which route a file took, so one cut serves all; the cuts each route alone "
+          "would get, and the release run's own (tuned on the fast renderer's validation pages), show what "
+          "that costs.",
+        "",
+        *header,
+        row("**shipped (pooled)**", thresholds),
+        *(row(f"{name} alone", r.get("thresholds")) for name, r in routes.items()),
+        row(f"release run ({release.get('source')})", release.get("thresholds")),
+    ]
+
+
 def write_model_card(path: Path, meta: dict, evaluation: pd.DataFrame, real_prints: pd.DataFrame,
                      panel: Path, *, model_dir: str | Path, n_boot: int, command: str,
                      criteria: pd.DataFrame | None = None) -> Path:
@@ -265,7 +293,6 @@ def write_model_card(path: Path, meta: dict, evaluation: pd.DataFrame, real_prin
     params = meta.get("params") or {}
     inp = params.get("input", {})
     data = params.get("data", {})
-    thresholds = meta.get("thresholds") or {}
     ludb = evaluation[evaluation["dataset"].str.startswith("LUDB")]
     ludb_positives = {c: int(ludb[f"positives {c}"].iloc[0]) for c in LABELS} if len(ludb) else {}
     refused = real_prints["error"].notna()
@@ -304,13 +331,10 @@ def write_model_card(path: Path, meta: dict, evaluation: pd.DataFrame, real_prin
         f"- Cost: {training.get('epochs')} epochs, {seen:,} pages, {training.get('wall_seconds', 0) / 60:.0f} min "
         "on 2 CPU cores." if seen else "- Cost: not recorded.",
         "",
-        "## Thresholds (tuned per class on validation for F1)",
-        "| " + " | ".join(LABELS) + " |",
-        "|" + "---|" * len(LABELS),
-        "| " + " | ".join(f"{thresholds.get(c, 0.5):.3f}" for c in LABELS) + " |",
+        *thresholds_section(meta),
         "",
         "## Metrics",
-        f"Bootstrap 95% CIs over records ({n_boot:,} replicates); F1 at the thresholds above; n/a where a class "
+        f"Bootstrap 95% CIs over records ({n_boot:,} replicates); F1 at the shipped thresholds above; n/a where a class "
         "has no positive.",
         "",
         metrics_table(evaluation),

@@ -1,0 +1,81 @@
+"""F1 of the shipped model's threshold sets on each route a page takes to predict (test records).
+
+    python benchmarks/threshold_routes.py [--records 400] [--out reports/metrics/threshold_routes.json]
+
+The first ``--records`` test records of the default profile's prepared file are drawn by ecg_plot
+0.2.8 as the three files of :data:`vizecg.study.rendering.PAGE_VARIANTS` (PNG, phone photo of the
+page, photographed A4 print) and sent through ``vizecg.predict`` once. Their probabilities are
+then cut by every threshold set that ``model.json`` records (``threshold_tuning``: the shipped
+pooled cuts, each validation route's own cuts, the release run's), so the comparison holds the
+model and the pages fixed. Nothing here is tuned: every set was tuned on validation records.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from vizecg.contract import LABELS
+
+
+def f1_by_class(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
+    return {label: round(float(f1_score(y[:, c], p[:, c] >= thresholds[c], zero_division=0)), 4)
+            for c, label in enumerate(LABELS)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prepared", type=Path, default=None, help="prepared HDF5 (default: the study's, data/)")
+    parser.add_argument("--records", type=int, default=400)
+    parser.add_argument("--work", type=Path, default=None, help="where the pages are drawn (reused)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("reports/metrics/threshold_routes.json"))
+    args = parser.parse_args()
+
+    from sklearn.metrics import roc_auc_score
+
+    from vizecg.predict import load_classifier
+    from vizecg.shipped_model import read_shipped_meta
+    from vizecg.study.release_thresholds import page_probabilities, scored
+    from vizecg.study.rendering import write_ecg_plot_pages
+    from vizecg.study.runs import prepared_file
+
+    start = time.perf_counter()
+    work = args.work or Path(f"data/benchmarks/test_pages_{args.records}")
+    write_ecg_plot_pages(args.prepared or prepared_file("data"), work, args.records, workers=args.workers)
+    classifier = load_classifier(None, device="cpu")
+    meta = read_shipped_meta(classifier.checkpoint)
+    tuning = meta.get("threshold_tuning") or {}
+    sets = {"shipped": meta["thresholds"],
+            **{f"{route} alone": entry["thresholds"] for route, entry in tuning.get("routes", {}).items()}}
+    if tuning.get("release_run", {}).get("thresholds"):
+        sets["release run"] = tuning["release_run"]["thresholds"]
+    frame = page_probabilities(classifier, work)
+    out = {"command": f"python benchmarks/threshold_routes.py --records {args.records}",
+           "model": Path(classifier.checkpoint).parent.name,
+           "thresholds": sets, "routes": {}}
+    for variant, part in frame.groupby("variant", sort=False):
+        y, p = scored(part)
+        row = {"files": len(part), "refused": int(part["error"].notna().sum()),
+               "macro_auroc": round(float(np.mean([roc_auc_score(y[:, c], p[:, c]) for c in range(len(LABELS))])), 4),
+               "f1": {}}
+        for name, values in sets.items():
+            per_class = f1_by_class(y, p, np.array([values[label] for label in LABELS]))
+            row["f1"][name] = {"macro": round(float(np.mean(list(per_class.values()))), 4), "per_class": per_class}
+            print(f"{variant:12s} {name:18s} macro F1 {row['f1'][name]['macro']:.3f}  "
+                  + " ".join(f"{c} {v:.2f}" for c, v in per_class.items()))
+        out["routes"][variant] = row
+    out["mean_macro_f1_over_routes"] = {name: round(float(np.mean([r["f1"][name]["macro"] for r in out["routes"].values()])), 4)
+                                        for name in sets}
+    print("mean macro F1 over routes:", out["mean_macro_f1_over_routes"])
+    print(f"{time.perf_counter() - start:.0f} s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
