@@ -68,13 +68,13 @@ def shipped(tmp_path):
 def test_pooled_thresholds_reach_predict_and_the_release_runs_are_kept(shipped):
     frame = route_frame()
     pooled = release_thresholds.tuned_by_route(frame)[release_thresholds.POOLED]
-    tuning = release_thresholds.write_release_thresholds(shipped, frame)
+    tuning = release_thresholds.write_release_thresholds(shipped, frame)["threshold_tuning"]
     np.testing.assert_allclose(load_classifier(shipped, device="cpu").thresholds, pooled)
     assert tuning["records"] == 60
     assert tuning["routes"]["photo"]["refused"] == 1 and tuning["routes"]["png"]["files"] == 60
     assert tuning["release_run"]["thresholds"] == dict(zip(LABELS, IMAGE_THRESHOLDS))
     # a second tuning (another frame) still names the release run's own cuts, not the first tuning's
-    again = release_thresholds.write_release_thresholds(shipped, route_frame(seed=1))
+    again = release_thresholds.write_release_thresholds(shipped, route_frame(seed=1))["threshold_tuning"]
     assert again["release_run"]["thresholds"] == dict(zip(LABELS, IMAGE_THRESHOLDS))
     assert json.loads((shipped / META_FILE).read_text())["threshold_tuning"] == again
     load_shipped_model(shipped)  # the weights still match their recorded hash
@@ -115,3 +115,11 @@ def test_command_draws_the_validation_pages_once_and_tunes_on_them(tmp_path, shi
     assert release_thresholds.pages_match(pages, validation)
     page_path(pages, "photo", validation["file"][0]).unlink()
     assert not release_thresholds.pages_match(pages, validation)
+    # pages listed with other labels (another prepared set) are all redrawn, not kept because they exist
+    stale = validation.copy()
+    stale.loc[0, "SB"] = 1 - stale.loc[0, "SB"]
+    stale.to_csv(pages / "labels.csv", index=False)
+    release_thresholds.ensure_pages(prepared, pages, workers=1)
+    assert release_thresholds.pages_match(pages, validation)
+    kept = page_path(pages, "png", validation["file"][1])
+    assert kept.stat().st_mtime_ns != written[kept]

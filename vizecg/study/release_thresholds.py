@@ -44,27 +44,36 @@ def split_labels(prepared: str | Path, split: str = SPLIT) -> pd.DataFrame:
     return rows[["record_id", *LABELS]].rename(columns={"record_id": "file"}).reset_index(drop=True)
 
 
-def pages_match(pages_dir: Path, expected: pd.DataFrame) -> bool:
-    """Whether ``pages_dir`` already holds every page of ``expected``'s records with the same labels."""
-    from vizecg.study.rendering import PAGE_VARIANTS, page_path
-
+def labels_match(pages_dir: Path, expected: pd.DataFrame) -> bool:
+    """Whether ``pages_dir/labels.csv`` lists exactly ``expected``'s records with the same labels."""
     labels_file = pages_dir / "labels.csv"
     if not labels_file.is_file():
         return False
     stored = pd.read_csv(labels_file)
-    if list(stored.columns) != list(expected.columns) or not stored.astype(str).equals(expected.astype(str)):
-        return False
-    return all(page_path(pages_dir, variant, name).is_file()
-               for variant in PAGE_VARIANTS for name in expected["file"])
+    return list(stored.columns) == list(expected.columns) and stored.astype(str).equals(expected.astype(str))
+
+
+def pages_match(pages_dir: Path, expected: pd.DataFrame) -> bool:
+    """Whether ``pages_dir`` already holds every page of ``expected``'s records with the same labels."""
+    from vizecg.study.rendering import PAGE_VARIANTS, page_path
+
+    return labels_match(pages_dir, expected) and all(
+        page_path(pages_dir, variant, name).is_file() for variant in PAGE_VARIANTS for name in expected["file"])
 
 
 def ensure_pages(prepared: str | Path, pages_dir: str | Path, *, seed: int = 0, workers: int = 2) -> pd.DataFrame:
     """The validation records drawn as every page variant under ``pages_dir``; drawn only if missing or stale."""
-    from vizecg.study.rendering import write_ecg_plot_pages
+    import shutil
+
+    from vizecg.study.rendering import PAGE_VARIANTS, write_ecg_plot_pages
 
     pages_dir = Path(pages_dir)
     expected = split_labels(prepared)
     if not pages_match(pages_dir, expected):
+        if (pages_dir / "labels.csv").is_file() and not labels_match(pages_dir, expected):
+            # pages of another prepared set: write_ecg_plot_pages keeps any page file that exists
+            for variant in PAGE_VARIANTS:
+                shutil.rmtree(pages_dir / variant, ignore_errors=True)
         write_ecg_plot_pages(prepared, pages_dir, None, seed=seed, workers=workers, split=SPLIT)
     return expected
 
@@ -112,8 +121,8 @@ def _as_dict(values: np.ndarray) -> dict[str, float]:
 
 
 def write_release_thresholds(model_dir: str | Path, frame: pd.DataFrame) -> dict:
-    """Set ``model_dir``'s thresholds to the pooled ones of :func:`tuned_by_route`; returns the new
-    ``threshold_tuning`` record (also written to ``model.json``)."""
+    """Set ``model_dir``'s thresholds to the pooled ones of :func:`tuned_by_route` and record how
+    (``threshold_tuning``); returns the ``model.json`` document written."""
     from vizecg.shipped_model import read_shipped_meta, shipped_meta_path, update_shipped_meta
     from vizecg.study.rendering import PAGE_VARIANTS
 
@@ -131,14 +140,13 @@ def write_release_thresholds(model_dir: str | Path, frame: pd.DataFrame) -> dict
         "release_run": previous,
         "command": "python -m vizecg.study.release_thresholds",
     }
-    update_shipped_meta(shipped_meta_path(model_dir), {
+    return update_shipped_meta(shipped_meta_path(model_dir), {
         "thresholds": _as_dict(routes[POOLED]),
         "thresholds_source": (f"F1-maximising per class on the {tuning['records']} validation records drawn by "
                               f"ecg_plot 0.2.8, read through predict as PNG, phone photo and photographed A4 "
                               f"print, pooled (threshold_tuning)"),
         "threshold_tuning": tuning,
     })
-    return tuning
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,18 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.probabilities is not None:
         args.probabilities.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(args.probabilities, index=False)
-    tuning = write_release_thresholds(args.model_dir, frame)
-    pooled = read_threshold_line(args.model_dir)
+    meta = write_release_thresholds(args.model_dir, frame)
+    tuning, thresholds = meta["threshold_tuning"], meta["thresholds"]
     print(f"{args.model_dir}: thresholds from {tuning['records']} validation records x "
-          f"{len(tuning['routes'])} routes: {pooled}")
+          f"{len(tuning['routes'])} routes: " + ", ".join(f"{label} {thresholds[label]:.3f}" for label in LABELS))
     return 0
-
-
-def read_threshold_line(model_dir: str | Path) -> str:
-    from vizecg.shipped_model import read_shipped_meta
-
-    thresholds = read_shipped_meta(model_dir)["thresholds"]
-    return ", ".join(f"{label} {thresholds[label]:.3f}" for label in LABELS)
 
 
 if __name__ == "__main__":
