@@ -164,3 +164,44 @@ def test_deployed_page_preparation_reads_the_larger_page_as_predict_does() -> No
         TrainingImageRenderer(64, 178, page_preparation="resize")
     with pytest.raises(ValueError, match="render_scale needs"):
         TrainingImageRenderer(64, 178, render_scale=2.0)
+
+
+def test_sheet_photos_replace_a_share_of_the_artifact_pages_and_leave_the_rest_unchanged() -> None:
+    from vizecg.render.artifacts import photograph_sheet
+    from vizecg.render.draw import render_ecg
+    from vizecg.render.training import prepared_page
+
+    signal = generate(1, seed=2)[0][0]
+    options = dict(randomize_style=True, artifact_severity=(0.3, 0.8), page_preparation="predict", render_scale=2.0)
+    plain = TrainingImageRenderer(64, 178, **options)
+    mixed = TrainingImageRenderer(64, 178, sheet_photo_share=0.3, **options)
+    sheets = [i for i in range(12) if mixed.photographs_sheet(i, 4)]
+    assert 0 < len(sheets) < 12
+    for i in range(12):
+        same = np.array_equal(plain(signal, i, 4), mixed(signal, i, 4))
+        assert same != (i in sheets), i  # only the photographed prints differ
+    assert 0.25 < np.mean([mixed.photographs_sheet(i, 4) for i in range(2000)]) < 0.35
+    # a photographed print is the page on A4, photographed on a desk, then read back as predict reads it
+    index = sheets[0]
+    style, severity, _, artifact_rng = mixed._look(index, 4)
+    expected = prepared_page(photograph_sheet(render_ecg(signal, style=style), artifact_rng, severity), 64, 178)
+    np.testing.assert_array_equal(mixed(signal, index, 4), expected)
+    assert mixed.config()["sheet_photo_share"] == 0.3
+    # clean pages (severity 0: validation, the curriculum's first epochs) are never photographed
+    clean = TrainingImageRenderer(64, 178, sheet_photo_share=1.0, page_preparation="predict", render_scale=2.0)
+    np.testing.assert_array_equal(clean(signal, 0), TrainingImageRenderer(64, 178, page_preparation="predict",
+                                                                          render_scale=2.0)(signal, 0))
+    with pytest.raises(ValueError, match="sheet_photo_share must"):
+        TrainingImageRenderer(64, 178, sheet_photo_share=1.5, page_preparation="predict", render_scale=2.0)
+    with pytest.raises(ValueError, match="needs page_preparation"):
+        TrainingImageRenderer(64, 178, sheet_photo_share=0.3)
+
+
+def test_the_release_run_trains_on_photographed_prints() -> None:
+    from vizecg.study.config import load_params, params_for_run
+    from vizecg.study.runs import image_renderer
+
+    params = params_for_run(load_params("params.yaml", profile="default"), "vizecgnet_release")
+    train = image_renderer(params, train=True)
+    assert train.sheet_photo_share > 0 and train.page_preparation == "predict"
+    assert image_renderer(params, train=False).severity_range == (0.0, 0.0)  # validation pages stay clean

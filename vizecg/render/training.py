@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vizecg.render.artifacts import ArtifactConfig, apply_artifacts
+from vizecg.render.artifacts import ArtifactConfig, apply_artifacts, photograph_sheet
 from vizecg.render.draw import render_ecg
 from vizecg.render.style import (BLACK_RGB, ECG_PLOT_HEADER, ECG_PLOT_TRACE_RGB, RenderStyle)
 
@@ -109,13 +109,23 @@ class TrainingImageRenderer:
     at 128 x 357); and a photo's desk, tilt and perspective only exist on the larger page
     before preparation removes most of them, as in a real photo.
     ``"none"`` returns the direct render (the study's Table 1 runs).
+
+    ``sheet_photo_share``: the fraction of pages with artifacts that are instead printed on A4
+    and photographed lying on a desk (:func:`vizecg.render.artifacts.photograph_sheet` at the
+    page's severity), then read back by ``prepare_page`` (needs ``page_preparation="predict"``).
+    Why: a phone photo of a printout is what a clinic sends, and it differs from artifacts
+    applied to the page itself: the sheet fills only part of the frame, so ``prepare_page``
+    cuts it out of the desk and straightens it, and what reaches the model is smaller, softer
+    and differently lit. The decision is drawn from a stream of its own, so a share of 0 gives
+    the same pages as before the option existed.
     """
 
     def __init__(self, height: int, width: int, *, randomize_style: bool = False,
                  artifact_severity: tuple[float, float] | float = 0.0, seed: int = 0,
                  style: RenderStyle | Mapping[str, Any] | str | None = None, backend: str = "fast",
                  artifact_mix: str | None = None, curriculum: tuple[int, int] | None = None,
-                 page_preparation: str = "none", render_scale: float = 1.0) -> None:
+                 page_preparation: str = "none", render_scale: float = 1.0,
+                 sheet_photo_share: float = 0.0) -> None:
         if isinstance(artifact_severity, (tuple, list)):
             if len(artifact_severity) != 2:
                 raise ValueError(f"artifact_severity range must be (low, high), got {artifact_severity!r}")
@@ -138,6 +148,12 @@ class TrainingImageRenderer:
         if render_scale != 1.0 and page_preparation == "none":
             raise ValueError("render_scale needs page_preparation='predict' (nothing else brings the page back "
                              "to the model's size)")
+        if not 0.0 <= float(sheet_photo_share) <= 1.0:
+            raise ValueError(f"sheet_photo_share must lie in [0, 1], got {sheet_photo_share!r}")
+        if sheet_photo_share > 0.0 and page_preparation != "predict":
+            raise ValueError("sheet_photo_share needs page_preparation='predict' (only prepare_page cuts the "
+                             "sheet out of the photo)")
+        self.sheet_photo_share = float(sheet_photo_share)
         self.page_preparation = page_preparation
         self.render_scale = float(render_scale)
         if curriculum is not None:
@@ -166,7 +182,8 @@ class TrainingImageRenderer:
                 "artifact_severity": list(self.severity_range), "seed": self.seed,
                 "style": self.style.to_dict(), "backend": self.backend, "artifact_mix": self.artifact_mix,
                 "curriculum": None if self.curriculum is None else list(self.curriculum),
-                "page_preparation": self.page_preparation, "render_scale": self.render_scale}
+                "page_preparation": self.page_preparation, "render_scale": self.render_scale,
+                "sheet_photo_share": self.sheet_photo_share}
 
     def __repr__(self) -> str:
         return f"TrainingImageRenderer({self.config()})"
@@ -174,7 +191,9 @@ class TrainingImageRenderer:
     def _streams(self, index: int, epoch: int) -> list[np.random.Generator]:
         if index < 0 or epoch < 0:
             raise ValueError(f"index and epoch must be >= 0, got index={index}, epoch={epoch}")
-        return np.random.default_rng([self.seed, int(index), int(epoch)]).spawn(4)
+        # style, severity, artifacts, curriculum, sheet photo: children of one seed sequence, so
+        # adding a stream at the end leaves the others' draws unchanged
+        return np.random.default_rng([self.seed, int(index), int(epoch)]).spawn(5)
 
     def broad_fraction(self, epoch: int) -> float:
         """How far the curriculum has ramped at ``epoch``: 0 = all clean pages, 1 = the full setting."""
@@ -187,7 +206,7 @@ class TrainingImageRenderer:
 
     def _look(self, index: int, epoch: int) -> tuple[RenderStyle, float, np.random.Generator, np.random.Generator]:
         """(style, severity, artifact-config rng, artifact rng) of image (index, epoch)."""
-        style_rng, severity_rng, artifact_rng, curriculum_rng = self._streams(index, epoch)
+        style_rng, severity_rng, artifact_rng, curriculum_rng, _ = self._streams(index, epoch)
         ramp = self.broad_fraction(epoch)
         if ramp < 1.0 and curriculum_rng.random() >= ramp:
             return self._page_style, 0.0, severity_rng, artifact_rng  # a clean page while the curriculum ramps
@@ -196,6 +215,10 @@ class TrainingImageRenderer:
         high = low + ramp * (high - low)
         severity = low if high == low else float(severity_rng.uniform(low, high))
         return style, severity, severity_rng, artifact_rng
+
+    def photographs_sheet(self, index: int, epoch: int = 0) -> bool:
+        """Whether image (index, epoch), if it has artifacts, is a photographed print."""
+        return self.sheet_photo_share > 0.0 and self._streams(index, epoch)[4].random() < self.sheet_photo_share
 
     def style_for(self, index: int, epoch: int = 0) -> RenderStyle:
         """The look of image (index, epoch)."""
@@ -209,7 +232,9 @@ class TrainingImageRenderer:
         cv2.setNumThreads(1)
         style, severity, severity_rng, artifact_rng = self._look(index, epoch)
         page = render_ecg(signal, backend=self.backend, style=style)
-        if severity > 0.0:
+        if severity > 0.0 and self.photographs_sheet(index, epoch):
+            page = photograph_sheet(page, artifact_rng, severity)
+        elif severity > 0.0:
             page = apply_artifacts(page, _artifact_config(self.artifact_mix, severity_rng, severity), artifact_rng)
         if self.page_preparation == "none":
             return page

@@ -93,7 +93,7 @@ def params_for_run(params: dict[str, Any], run: str) -> dict[str, Any]:
     overrides = run_entry(params, run).get("input", {})
     if not overrides:
         return params
-    unknown = set(overrides) - set(params["input"]) - {"page_preparation", "render_scale"}
+    unknown = set(overrides) - set(params["input"]) - {"page_preparation", "render_scale", "sheet_photo_share"}
     if unknown:
         raise ConfigError(f"run '{run}': unknown input setting(s) {sorted(unknown)}")
     out = copy.deepcopy(params)

@@ -59,7 +59,8 @@ def image_renderer(params: dict, *, train: bool, seed: int | None = None):
         return TrainingImageRenderer(inp["image_height"], inp["image_width"],
                                      randomize_style=inp["train_style"] == "random",
                                      artifact_severity=severity, seed=seed,
-                                     curriculum=None if curriculum is None else tuple(curriculum), **deployed)
+                                     curriculum=None if curriculum is None else tuple(curriculum),
+                                     sheet_photo_share=inp.get("sheet_photo_share", 0.0), **deployed)
     return TrainingImageRenderer(inp["image_height"], inp["image_width"], randomize_style=False,
                                  artifact_severity=0.0, seed=seed, **deployed)
 
