@@ -17,14 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import f1_score
-
 from vizecg.contract import LABELS
 
 
-def f1_by_class(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
-    return {label: round(float(f1_score(y[:, c], p[:, c] >= thresholds[c], zero_division=0)), 4)
-            for c, label in enumerate(LABELS)}
 
 
 def main() -> None:
@@ -36,8 +31,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/metrics/threshold_routes.json"))
     args = parser.parse_args()
 
-    from sklearn.metrics import roc_auc_score
-
+    from vizecg.evaluation.metrics import classification_metrics
     from vizecg.predict import load_classifier
     from vizecg.shipped_model import read_shipped_meta
     from vizecg.study.release_thresholds import page_probabilities, scored
@@ -60,12 +54,15 @@ def main() -> None:
            "thresholds": sets, "routes": {}}
     for variant, part in frame.groupby("variant", sort=False):
         y, p = scored(part)
+        ranking = classification_metrics(y, p)  # AUROC: no cut involved
         row = {"files": len(part), "refused": int(part["error"].notna().sum()),
-               "macro_auroc": round(float(np.mean([roc_auc_score(y[:, c], p[:, c]) for c in range(len(LABELS))])), 4),
+               "macro_auroc": round(ranking["auroc"], 4),
+               "per_class_auroc": {label: round(ranking["per_class"][label]["auroc"], 4) for label in LABELS},
                "f1": {}}
         for name, values in sets.items():
-            per_class = f1_by_class(y, p, np.array([values[label] for label in LABELS]))
-            row["f1"][name] = {"macro": round(float(np.mean(list(per_class.values()))), 4), "per_class": per_class}
+            cut = classification_metrics(y, p, np.array([values[label] for label in LABELS]))
+            per_class = {label: round(cut["per_class"][label]["f1"], 4) for label in LABELS}
+            row["f1"][name] = {"macro": round(cut["f1"], 4), "per_class": per_class}
             print(f"{variant:12s} {name:18s} macro F1 {row['f1'][name]['macro']:.3f}  "
                   + " ".join(f"{c} {v:.2f}" for c, v in per_class.items()))
         out["routes"][variant] = row

@@ -422,3 +422,30 @@ def test_phone_photos_of_whole_sheets_are_accepted_and_photographed_non_ecgs_ref
     for name in ("astronaut", "brick", "text_page", "graph_paper_without_traces"):
         accepted, reason, _ = looks_like_ecg(photograph_sheet(non_ecgs[name], 0, 0.5))
         assert not accepted, f"photographed {name} accepted: {reason}"
+
+
+def test_a_print_photographed_out_of_focus_is_accepted_by_its_blurred_grid_and_plain_traces(monkeypatch):
+    """Defocus softens the 1 mm grid below the lattice test before it hides the traces: such a photo
+    passes on a weaker grid when its ink is sparse thin traces; a text page in the same grid band
+    does not (too much ink)."""
+    from vizecg import page_reader
+    from vizecg.data.synthetic import generate_chunk
+    from vizecg.render.artifacts import photograph_sheet
+    from vizecg.render.draw import render_ecg
+    from vizecg.render.style import RenderStyle
+
+    signal = generate_chunk(8, 11).signals[7]
+    page = render_ecg(signal, style=RenderStyle.preset("paper").replace(height=711, width=1983))
+    photo = photograph_sheet(page, np.random.default_rng([11, 7]), 0.75)  # found among photos at 0.75
+    accepted, reason, score = looks_like_ecg(photo)
+    assert accepted and reason.startswith("blurred ECG grid"), reason
+    assert page_reader.BLURRED_GRID_MIN_SCORE / page_reader.GRID_MIN_SCORE <= score < 1.0
+    monkeypatch.setattr(page_reader, "BLURRED_GRID_MIN_SCORE", page_reader.GRID_MIN_SCORE)
+    accepted, reason, _ = looks_like_ecg(photo)
+    assert not accepted and reason.startswith("no square ECG grid"), reason
+    monkeypatch.undo()
+    text = _synthetic_non_ecgs()["text_page"]
+    _, _, _, evidence = page_reader.ecg_evidence(photograph_sheet(text, 0, 0.25))
+    assert evidence.grid_score >= page_reader.BLURRED_GRID_MIN_SCORE  # in the band ...
+    assert evidence.ink_fraction > page_reader.BLURRED_GRID_MAX_INK  # ... but ink-heavy
+    assert not looks_like_ecg(photograph_sheet(text, 0, 0.25))[0]

@@ -498,6 +498,18 @@ have at most one or two tiles over 4.8, at unrelated periods."""
 GRID_PERIOD_TOLERANCE: float = 0.2
 """Relative difference of tile periods that still counts as the same grid (perspective and paper
 curvature change the period across a photographed sheet)."""
+BLURRED_GRID_MIN_SCORE: float = 4.0
+"""Least grid score of a page whose grid a camera blurred: below :data:`GRID_MIN_SCORE`, a lattice
+counts when the rest of the page is what only an ECG print shows (:data:`BLURRED_GRID_MAX_INK`,
+:data:`BLURRED_GRID_MIN_TRACE_COLUMNS`, thin strokes). Defocus and camera shake soften the 1 mm
+lines before the traces: photos of prints at severity 0.75-1 score 4.1-4.5 with traces across a
+third of the columns. Text pages reach 3.8-4.2 too, but they are ink-heavy."""
+BLURRED_GRID_MAX_INK: float = 0.03
+"""Most ink (share of pixels, see :data:`INK_FRACTION_RANGE`) on a page accepted by its blurred grid:
+traces on ECG paper photographed from a print measure 0.2-1.9 %, printed text pages 7-13 %."""
+BLURRED_GRID_MIN_TRACE_COLUMNS: float = 0.1
+"""Least share of columns crossed by traces on a page accepted by its blurred grid (twice
+:data:`TRACE_MIN_COLUMNS`: the grid is weaker evidence, so the traces must be plainer)."""
 DETECT_LONG_SIDE: int = 1024
 GRID_TILE: int = 192
 
@@ -516,7 +528,9 @@ def looks_like_ecg(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | N
       frequency *along both image axes at the same period*; text (rows only), photographs
       (no lattice) and noise (no peak) fail it. Needs :data:`GRID_MIN_SCORE` over three quarters
       of the frame, or over :data:`GRID_AGREEING_TILES` tiles of the same period
-      (:func:`agreeing_grid_score`: a sheet that fills only part of a photo);
+      (:func:`agreeing_grid_score`: a sheet that fills only part of a photo); a grid that a camera
+      blurred below that (down to :data:`BLURRED_GRID_MIN_SCORE`) counts on a page with little ink and
+      plain traces (:data:`BLURRED_GRID_MAX_INK`, :data:`BLURRED_GRID_MIN_TRACE_COLUMNS`);
     * **ink**: between 0.3 % and 75 % of the pixels clearly darker than the paper, "clearly"
       measured against the page's own darkest ink (:data:`FAINT_INK_FLOOR`), so that a faint photo
       counts its ink (a blank page has none, noise or a dark photo has ink everywhere);
@@ -526,7 +540,8 @@ def looks_like_ecg(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | N
       of a long straight line, or :data:`TRACE_MIN_SPIKES` QRS spikes stand out, so blank graph
       paper is refused.
 
-    ``score`` is the grid score over its threshold (>= 1 passes). Pages printed without any
+    ``score`` is the grid score over :data:`GRID_MIN_SCORE` (>= 1 passes the grid test on its
+    own; a blurred grid passes from :data:`BLURRED_GRID_MIN_SCORE` with the other tests). Pages printed without any
     grid are refused: the study's models only ever see gridded pages. ``sheet`` is
     :func:`cut_out_sheet` of ``image`` where the caller has it already (predict shares it with
     :func:`prepare_page`, so a photo's sheet is found once).
@@ -622,8 +637,12 @@ def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | Non
     photographic = blob_fraction > BLOB_MAX_FRACTION and page_lattice < STRONG_GRID_SCORE
     if photographic and (lattice < GRID_MIN_SCORE or interior_blob_fraction > BLOB_MAX_FRACTION):
         return False, f"photographic content (dark areas, not thin printed lines): {summary}", score, evidence
-    if lattice < GRID_MIN_SCORE:
+    blurred_grid = (BLURRED_GRID_MIN_SCORE <= lattice < GRID_MIN_SCORE and blob_fraction <= BLOB_MAX_FRACTION
+                    and ink_fraction <= BLURRED_GRID_MAX_INK and trace_columns >= BLURRED_GRID_MIN_TRACE_COLUMNS)
+    if lattice < GRID_MIN_SCORE and not blurred_grid:
         return False, f"no square ECG grid found: {summary}", score, evidence
+    if blurred_grid:
+        return True, f"blurred ECG grid and plain traces: {summary}", score, evidence
     if trace_columns < TRACE_MIN_COLUMNS and spikes < TRACE_MIN_SPIKES:
         return False, f"grid without traces (blank ECG paper?): {summary}", score, evidence
     return True, f"ECG grid and traces: {summary}", score, evidence

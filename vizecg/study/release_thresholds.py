@@ -134,7 +134,7 @@ def write_release_thresholds(model_dir: str | Path, frame: pd.DataFrame) -> dict
     tuning = {
         "split": SPLIT,
         "records": int(frame["file"].nunique()),
-        "routes": {variant: {"what": PAGE_VARIANTS[variant], "files": int(counts.loc[variant, "files"]),
+        "routes": {variant: {"what": PAGE_VARIANTS[variant].what, "files": int(counts.loc[variant, "files"]),
                              "refused": int(counts.loc[variant, "refused"]), "thresholds": _as_dict(routes[variant])}
                    for variant in PAGE_VARIANTS if variant in counts.index},
         "release_run": previous,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,15 +32,20 @@ PHOTO_ARTIFACTS = {"tint": 0.4, "rotation": 0.5, "perspective": 0.5, "crop": 0.3
 #: severity of :func:`vizecg.render.artifacts.photograph_sheet` for the photographed printed sheets
 SHEET_PHOTO_SEVERITY = 0.5
 
-#: folder -> what its files are; the suffix each folder's files carry
-PAGE_VARIANTS = {"png": "ecg_plot 0.2.8 pages (PNG)", "photo": "photos of those pages (JPEG)",
-                 "sheet_photo": "those pages printed on A4, photographed on a desk (JPEG)"}
-_SUFFIXES = {"png": ".png", "photo": ".jpg", "sheet_photo": ".jpg"}
+class PageVariant(NamedTuple):
+    what: str  # what the folder's files are, as reports name them
+    suffix: str  # the suffix they carry
+
+
+#: folder -> the pages it holds
+PAGE_VARIANTS = {"png": PageVariant("ecg_plot 0.2.8 pages (PNG)", ".png"),
+                 "photo": PageVariant("photos of those pages (JPEG)", ".jpg"),
+                 "sheet_photo": PageVariant("those pages printed on A4, photographed on a desk (JPEG)", ".jpg")}
 
 
 def page_path(out_dir: str | Path, variant: str, record_id: str) -> Path:
     """Where :func:`write_ecg_plot_pages` puts record ``record_id``'s page of ``variant``."""
-    return Path(out_dir) / variant / f"{record_id}{_SUFFIXES[variant]}"
+    return Path(out_dir) / variant / f"{record_id}{PAGE_VARIANTS[variant].suffix}"
 
 
 def _draw(task: tuple[np.ndarray, dict[str, Path], int]) -> None:

@@ -169,7 +169,7 @@ def score_pages(classifier, pages_dir: Path, *, n_boot: int) -> pd.DataFrame:
     rows = []
     for variant, part in page_probabilities(classifier, pages_dir, progress=False).groupby("variant", sort=False):
         y, p = scored(part)
-        rows.append({"dataset": "synthetic, through predict", "condition": PAGE_VARIANTS[variant],
+        rows.append({"dataset": "synthetic, through predict", "condition": PAGE_VARIANTS[variant].what,
                      "files": len(part), "refused": int(part["error"].notna().sum()),
                      **score(y, p, classifier.thresholds, n_boot=n_boot)})
     return pd.DataFrame(rows)
