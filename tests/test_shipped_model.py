@@ -344,3 +344,26 @@ def test_the_card_says_how_the_training_records_were_drawn() -> None:
     text = _records_seen(params, "pooled", {"epochs": 5})
     assert "replay pool of 100 pages" in text and "200 distinct records in 5 epochs" in text
     assert "seen about 4 times" in text
+
+
+def test_the_card_says_where_the_records_ranked_highest_contradict_the_definition() -> None:
+    """A model that reads heart rate ranks fast records highest for ST whatever the labels say; one
+    whose top-ranked records are slow does not read it, and the card says so."""
+    import pandas as pd
+
+    from vizecg.study.shipped_card import _measurement_findings, criteria_table, top_ranked_median
+
+    rate = np.linspace(40, 130, 200)
+    reads_rate = 1 / (1 + np.exp(-(rate - 100) / 3))
+    reads_other = np.exp(-((rate - 60) / 4) ** 2)
+    assert top_ranked_median(reads_rate, rate) > 100 > top_ranked_median(reads_other, rate)
+
+    def criteria(top: float) -> pd.DataFrame:
+        return pd.DataFrame([{"class": "ST", "measurement": "heart_rate_bpm", "positives": 4,
+                              "positives measured": [101, 104, 110, 120], "AUROC of the measurement alone": 1.0,
+                              "AUROC of the model (page)": 0.9, "Spearman (model, measurement)": 0.5,
+                              "median of the 10 ranked highest": top}])
+    assert _measurement_findings(criteria(top_ranked_median(reads_rate, rate))) == []
+    finding = _measurement_findings(criteria(top_ranked_median(reads_other, rate)))
+    assert len(finding) == 1 and "does not follow the heart rate" in finding[0] and "median 60 bpm" in finding[0]
+    assert criteria_table(criteria(60.4)).splitlines()[-1].endswith("| 60 |")
