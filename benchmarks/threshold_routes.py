@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from vizecg.contract import LABELS
-
-
 
 
 def main() -> None:

@@ -637,11 +637,11 @@ def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | Non
     photographic = blob_fraction > BLOB_MAX_FRACTION and page_lattice < STRONG_GRID_SCORE
     if photographic and (lattice < GRID_MIN_SCORE or interior_blob_fraction > BLOB_MAX_FRACTION):
         return False, f"photographic content (dark areas, not thin printed lines): {summary}", score, evidence
-    blurred_grid = (BLURRED_GRID_MIN_SCORE <= lattice < GRID_MIN_SCORE and blob_fraction <= BLOB_MAX_FRACTION
-                    and ink_fraction <= BLURRED_GRID_MAX_INK and trace_columns >= BLURRED_GRID_MIN_TRACE_COLUMNS)
-    if lattice < GRID_MIN_SCORE and not blurred_grid:
-        return False, f"no square ECG grid found: {summary}", score, evidence
-    if blurred_grid:
+    if lattice < GRID_MIN_SCORE:
+        blurred_grid = (lattice >= BLURRED_GRID_MIN_SCORE and blob_fraction <= BLOB_MAX_FRACTION
+                        and ink_fraction <= BLURRED_GRID_MAX_INK and trace_columns >= BLURRED_GRID_MIN_TRACE_COLUMNS)
+        if not blurred_grid:
+            return False, f"no square ECG grid found: {summary}", score, evidence
         return True, f"blurred ECG grid and plain traces: {summary}", score, evidence
     if trace_columns < TRACE_MIN_COLUMNS and spikes < TRACE_MIN_SPIKES:
         return False, f"grid without traces (blank ECG paper?): {summary}", score, evidence

@@ -234,7 +234,7 @@ class TrainingImageRenderer:
         page = render_ecg(signal, backend=self.backend, style=style)
         if severity > 0.0 and self.photographs_sheet(index, epoch):
             page = photograph_sheet(page, artifact_rng, severity)
-        elif severity > 0.0:
+        elif severity > 0.0:  # artifacts applied to the page itself
             page = apply_artifacts(page, _artifact_config(self.artifact_mix, severity_rng, severity), artifact_rng)
         if self.page_preparation == "none":
             return page

@@ -153,7 +153,7 @@ def _measurement_findings(criteria: pd.DataFrame, gap: float = 0.2) -> list[str]
         name, unit = units[column]
         _, sign, threshold = DEFINING_MEASUREMENT[label]
         meeting = [v for v in values if sign * (v - threshold) > 0]
-        top = row[7] if len(row) > 7 else float("nan")
+        top = row[7]  # median measurement of the records ranked highest
         if np.isfinite(top) and sign * (top - threshold) <= 0:
             found.append(f"- **{label}**: the {TOP_RANKED} LUDB records the model ranks highest for {label} measure a "
                          f"median {top:.0f} {unit}, on the other side of the definition ({'over' if sign > 0 else 'under'}"
