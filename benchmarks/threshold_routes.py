@@ -1,10 +1,11 @@
 """F1 of the shipped model's threshold sets on each route a page takes to predict (test records).
 
-    python benchmarks/threshold_routes.py [--records 400] [--out reports/metrics/threshold_routes.json]
+    python benchmarks/threshold_routes.py [--records 400] [--model DIR] [--out reports/metrics/threshold_routes.json]
 
 The first ``--records`` test records of the default profile's prepared file are drawn by ecg_plot
 0.2.8 as the three files of :data:`vizecg.study.rendering.PAGE_VARIANTS` (PNG, phone photo of the
-page, photographed A4 print) and sent through ``vizecg.predict`` once. Their probabilities are
+page, photographed A4 print) and sent through ``vizecg.predict`` once (the shipped model, or
+``--model``: another shipped-model folder, to compare a candidate on the same pages). Their probabilities are
 then cut by every threshold set that ``model.json`` records (``threshold_tuning``: the shipped
 pooled cuts, each validation route's own cuts, the release run's), so the comparison holds the
 model and the pages fixed. Nothing here is tuned: every set was tuned on validation records.
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=400)
     parser.add_argument("--work", type=Path, default=None, help="where the pages are drawn (reused)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--model", type=Path, default=None, help="shipped-model folder (default: the shipped model)")
     parser.add_argument("--out", type=Path, default=Path("reports/metrics/threshold_routes.json"))
     args = parser.parse_args()
 
@@ -40,7 +42,7 @@ def main() -> None:
     start = time.perf_counter()
     work = args.work or Path(f"data/benchmarks/test_pages_{args.records}")
     write_ecg_plot_pages(args.prepared or prepared_file("data"), work, args.records, workers=args.workers)
-    classifier = load_classifier(None, device="cpu")
+    classifier = load_classifier(args.model, device="cpu")
     meta = read_shipped_meta(classifier.checkpoint)
     tuning = meta.get("threshold_tuning") or {}
     sets = {"shipped": meta["thresholds"],
@@ -48,7 +50,10 @@ def main() -> None:
     if tuning.get("release_run", {}).get("thresholds"):
         sets["release run"] = tuning["release_run"]["thresholds"]
     frame = page_probabilities(classifier, work)
-    out = {"command": f"python benchmarks/threshold_routes.py --records {args.records}",
+    command = f"python benchmarks/threshold_routes.py --records {args.records}"
+    if args.model is not None:
+        command += f" --model {args.model}"
+    out = {"command": command,
            "model": Path(classifier.checkpoint).parent.name,
            "thresholds": sets, "routes": {}}
     for variant, part in frame.groupby("variant", sort=False):

@@ -204,4 +204,41 @@ def test_the_release_run_trains_on_photographed_prints() -> None:
     params = params_for_run(load_params("params.yaml", profile="default"), "vizecgnet_release")
     train = image_renderer(params, train=True)
     assert train.sheet_photo_share > 0 and train.page_preparation == "predict"
-    assert image_renderer(params, train=False).severity_range == (0.0, 0.0)  # validation pages stay clean
+    assert image_renderer(params, train=False, split="test").severity_range == (0.0, 0.0)  # test pages stay clean
+    # it is selected on validation pages drawn as the three routes to predict
+    assert image_renderer(params, train=False, split="val").config()["look"] == "routes"
+    table_run = load_params("params.yaml", profile="default")
+    assert image_renderer(table_run, train=False, split="val").severity_range == (0.0, 0.0)
+
+
+def test_route_mix_validation_pages_cycle_through_the_three_routes_to_predict() -> None:
+    from vizecg.render.artifacts import photograph_sheet
+    from vizecg.render.draw import render_ecg
+    from vizecg.render.training import VALIDATION_ROUTES, RouteMixRenderer, prepared_page
+    from vizecg.study.runs import image_renderer
+
+    signal = generate(1, seed=3)[0][0]
+    mix = RouteMixRenderer(64, 178, severity=0.5, seed=5, render_scale=2.0)
+    clean = TrainingImageRenderer(64, 178, seed=5, page_preparation="predict", render_scale=2.0)
+    pages = [mix(signal, i) for i in range(6)]
+    assert [mix.route(i) for i in range(6)] == list(VALIDATION_ROUTES) * 2
+    np.testing.assert_array_equal(pages[0], clean(signal, 0))  # index % 3 == 0: the clean page
+    np.testing.assert_array_equal(pages[1], mix(signal, 1))  # deterministic per index
+    for i in (1, 2, 4, 5):  # the photographed routes differ from the clean page of the same record
+        assert np.abs(pages[i].astype(int) - clean(signal, i).astype(int)).mean() > 1.0, i
+    # the sheet route is the page on A4, photographed on a desk at the severity, read back as predict reads it
+    sheet = mix.renderers["sheet_photo"]
+    _, severity, _, artifact_rng = sheet._look(2, 0)
+    expected = prepared_page(photograph_sheet(render_ecg(signal, style=sheet.style.replace(
+        height=sheet.page_height, width=sheet.page_width)), artifact_rng, severity), 64, 178)
+    assert severity == 0.5
+    np.testing.assert_array_equal(pages[2], expected)
+    assert mix.config()["severity"] == 0.5 and mix.config()["page_preparation"] == "predict"
+    with pytest.raises(ValueError, match="severity must"):
+        RouteMixRenderer(64, 178, severity=0.0)
+    params = {"train": {"seed": 0}, "input": {"image_height": 64, "image_width": 178, "validation_look": "routes"}}
+    with pytest.raises(ValueError, match="needs input.page_preparation: predict"):
+        image_renderer(params, train=False, split="val")
+    params["input"]["validation_look"] = "photos"
+    with pytest.raises(ValueError, match="validation_look must be one of"):
+        image_renderer(params, train=False, split="val")

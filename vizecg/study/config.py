@@ -87,13 +87,19 @@ def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
             "inference": list(entry.get("inference", [])), "table": entry.get("table", "table1")}
 
 
+#: ``input`` settings that only a run's own ``input`` sets (the release run's deployed look);
+#: the profiles leave them at their defaults
+RUN_ONLY_INPUT_SETTINGS = ("page_preparation", "render_scale", "sheet_photo_share", "validation_look",
+                           "validation_severity")
+
+
 def params_for_run(params: dict[str, Any], run: str) -> dict[str, Any]:
     """``params`` as ``run`` trains and is scored with: the profile's ``input`` updated by the run's
     own ``input`` (e.g. the release run's deployed page preparation). A copy; ``params`` is unchanged."""
     overrides = run_entry(params, run).get("input", {})
     if not overrides:
         return params
-    unknown = set(overrides) - set(params["input"]) - {"page_preparation", "render_scale", "sheet_photo_share"}
+    unknown = set(overrides) - set(params["input"]) - set(RUN_ONLY_INPUT_SETTINGS)
     if unknown:
         raise ConfigError(f"run '{run}': unknown input setting(s) {sorted(unknown)}")
     out = copy.deepcopy(params)

@@ -44,15 +44,33 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def image_renderer(params: dict, *, train: bool, seed: int | None = None):
+#: how validation pages are drawn (``input.validation_look``)
+VALIDATION_LOOKS = ("clean", "routes")
+
+
+def image_renderer(params: dict, *, train: bool, seed: int | None = None, split: str | None = None):
     """The renderer a dataset draws its images with: randomised styles and print/photo
-    artifacts for training, the clean paper look (ecg_plot 0.2.8 page) for evaluation."""
-    from vizecg.render.training import TrainingImageRenderer
+    artifacts for training, the clean paper look (ecg_plot 0.2.8 page) for evaluation.
+
+    ``input.validation_look: routes`` draws the ``"val"`` split as the three routes a file takes
+    to predict instead (:class:`vizecg.render.training.RouteMixRenderer`, at
+    ``input.validation_severity``), so that the checkpoint is selected, and the thresholds
+    tuned, on the pages users send; the test split stays clean, scored per route elsewhere."""
+    from vizecg.render.training import RouteMixRenderer, TrainingImageRenderer
 
     inp = params["input"]
     seed = params["train"]["seed"] if seed is None else seed
     # the deployed path (input.page_preparation: predict) applies to training and evaluation alike
     deployed = {"page_preparation": inp.get("page_preparation", "none"), "render_scale": inp.get("render_scale", 1.0)}
+    look = inp.get("validation_look", "clean")
+    if look not in VALIDATION_LOOKS:
+        raise ValueError(f"input.validation_look must be one of {VALIDATION_LOOKS}, got {look!r}")
+    if not train and split == "val" and look == "routes":
+        if deployed["page_preparation"] != "predict":
+            raise ValueError("input.validation_look: routes needs input.page_preparation: predict (only prepare_page "
+                             "reads a photographed print back)")
+        return RouteMixRenderer(inp["image_height"], inp["image_width"], severity=inp.get("validation_severity", 0.5),
+                                seed=seed, render_scale=deployed["render_scale"])
     if train:
         severity = tuple(inp["train_artifact_severity"])
         curriculum = inp.get("curriculum")
@@ -85,7 +103,7 @@ def make_dataset(params: dict, work_dir: str | Path, split: str, *, train: bool,
             gain_augment=tuple(inp["gain_augment"]) if train and inp.get("gain_augment") else None,
             seed=params["train"]["seed"])
     return ECGDataset(prepared_file(work_dir), split, decimate=inp["decimate"],
-                      image_renderer=image_renderer(params, train=train) if with_image else None,
+                      image_renderer=image_renderer(params, train=train, split=split) if with_image else None,
                       gain_augment=tuple(inp["gain_augment"]) if train and inp.get("gain_augment") else None,
                       seed=params["train"]["seed"])
 
