@@ -280,8 +280,9 @@ class RouteMixRenderer:
 
     def config(self) -> dict[str, Any]:
         """Plain-dict description (for checkpoints and reports)."""
+        clean = self.renderers["png"].config()
         return {"look": "routes", "routes": list(VALIDATION_ROUTES), "severity": self.severity,
-                **{k: v for k, v in self.renderers["png"].config().items() if k != "artifact_severity"}}
+                **{k: clean[k] for k in ("height", "width", "seed", "style", "page_preparation", "render_scale")}}
 
     def __repr__(self) -> str:
         return f"RouteMixRenderer({self.config()})"
