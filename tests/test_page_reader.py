@@ -424,6 +424,31 @@ def test_phone_photos_of_whole_sheets_are_accepted_and_photographed_non_ecgs_ref
         assert not accepted, f"photographed {name} accepted: {reason}"
 
 
+def test_a_photo_whose_darkest_lines_are_not_its_traces_is_accepted_by_the_fixed_level_trace_test(monkeypatch):
+    """On a phone photo of a page the darkest line ink can be the grid's major lines or a shadowed
+    edge, and the trace test's level (90 % of it) then lies above the blurred traces: judged again
+    at a fixed ink level, the traces cross most columns; graph paper without traces still does not."""
+    from vizecg import page_reader
+    from vizecg.data.synthetic import generate_chunk
+    from vizecg.render.artifacts import apply_artifacts, photograph_sheet
+    from vizecg.render.draw import render_ecg
+    from vizecg.render.style import RenderStyle
+    from vizecg.study.rendering import PHOTO_ARTIFACTS
+
+    signal = generate_chunk(40, 3).signals[6]
+    page = render_ecg(signal, style=RenderStyle.preset("paper").replace(height=763, width=2128))
+    photo = apply_artifacts(page, PHOTO_ARTIFACTS, 600)  # found among such photos of 40 records
+    accepted, reason, _ = looks_like_ecg(photo)
+    assert accepted and "at ink level 0.25" in reason, reason
+    monkeypatch.setattr(page_reader, "TRACE_FIXED_MIN_COLUMNS", 1.01)  # the fixed-level test disabled
+    accepted, reason, _ = looks_like_ecg(photo)
+    assert not accepted and reason.startswith("grid without traces"), reason
+    monkeypatch.undo()
+    graph_paper = _synthetic_non_ecgs()["graph_paper_without_traces"]
+    for image in (graph_paper, photograph_sheet(graph_paper, 0, 0.25), photograph_sheet(graph_paper, 1, 0.75)):
+        assert not looks_like_ecg(image)[0]
+
+
 def test_a_print_photographed_out_of_focus_is_accepted_by_its_blurred_grid_and_plain_traces(monkeypatch):
     """Defocus softens the 1 mm grid below the lattice test before it hides the traces: such a photo
     passes on a weaker grid when its ink is sparse thin traces; a text page in the same grid band

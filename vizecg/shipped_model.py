@@ -244,6 +244,8 @@ def describe_page_preparation(height: int, width: int) -> dict:
                             "blurred_grid_min_score": pr.BLURRED_GRID_MIN_SCORE,
                             "blurred_grid_max_ink": pr.BLURRED_GRID_MAX_INK,
                             "blurred_grid_min_trace_columns": pr.BLURRED_GRID_MIN_TRACE_COLUMNS,
+                            "trace_fixed_level": pr.TRACE_FIXED_LEVEL,
+                            "trace_fixed_min_columns": pr.TRACE_FIXED_MIN_COLUMNS,
                             "detect_long_side": pr.DETECT_LONG_SIDE, "grid_tile": pr.GRID_TILE,
                             "skipped_with": "--no-ecg-check"}),
         ("estimate_skew", _keyword_defaults(pr.estimate_skew)),
