@@ -215,8 +215,10 @@ def test_route_mix_validation_pages_cycle_through_the_three_routes_to_predict() 
     from vizecg.render.artifacts import photograph_sheet
     from vizecg.render.draw import render_ecg
     from vizecg.render.training import VALIDATION_ROUTES, RouteMixRenderer, prepared_page
+    from vizecg.study.rendering import PAGE_VARIANTS
     from vizecg.study.runs import image_renderer
 
+    assert VALIDATION_ROUTES == tuple(PAGE_VARIANTS)  # the routes the release pages are scored on, by name
     signal = generate(1, seed=3)[0][0]
     mix = RouteMixRenderer(64, 178, severity=0.5, seed=5, render_scale=2.0)
     clean = TrainingImageRenderer(64, 178, seed=5, page_preparation="predict", render_scale=2.0)
@@ -227,10 +229,8 @@ def test_route_mix_validation_pages_cycle_through_the_three_routes_to_predict() 
     for i in (1, 2, 4, 5):  # the photographed routes differ from the clean page of the same record
         assert np.abs(pages[i].astype(int) - clean(signal, i).astype(int)).mean() > 1.0, i
     # the sheet route is the page on A4, photographed on a desk at the severity, read back as predict reads it
-    sheet = mix.renderers["sheet_photo"]
-    _, severity, _, artifact_rng = sheet._look(2, 0)
-    expected = prepared_page(photograph_sheet(render_ecg(signal, style=sheet.style.replace(
-        height=sheet.page_height, width=sheet.page_width)), artifact_rng, severity), 64, 178)
+    style, severity, _, artifact_rng = mix.renderers["sheet_photo"]._look(2, 0)
+    expected = prepared_page(photograph_sheet(render_ecg(signal, style=style), artifact_rng, severity), 64, 178)
     assert severity == 0.5
     np.testing.assert_array_equal(pages[2], expected)
     assert mix.config()["severity"] == 0.5 and mix.config()["page_preparation"] == "predict"

@@ -242,7 +242,8 @@ class TrainingImageRenderer:
 
 
 VALIDATION_ROUTES: tuple[str, ...] = ("png", "photo", "sheet_photo")
-"""The three ways a page reaches predict, in the order :class:`RouteMixRenderer` cycles through them."""
+"""The three ways a page reaches predict, in the order :class:`RouteMixRenderer` cycles through them
+(the same routes, by the same names, as the page folders of :data:`vizecg.study.rendering.PAGE_VARIANTS`)."""
 
 
 class RouteMixRenderer:
@@ -271,7 +272,6 @@ class RouteMixRenderer:
                                            **common),
             "sheet_photo": TrainingImageRenderer(height, width, artifact_severity=self.severity, sheet_photo_share=1.0,
                                                  **common)}
-        self.height, self.width = int(height), int(width)
 
     @staticmethod
     def route(index: int) -> str:
