@@ -42,6 +42,10 @@ CONFIGS = {
     "w16_96x268": (96, 268, 16, 2),
     "w16_160x446": (160, 446, 16, 2),
     "w16_128x357_stem21": (128, 357, 16, (2, 1)),
+    # twice the horizontal pixels: a PR interval 40 ms longer is 0.67 px more at 357 wide
+    "w16_128x714": (128, 714, 16, 2),
+    # twice the vertical pixels: on the paper look a 0.15 mV P wave is 1 px tall at 128 (6.7 px per mV)
+    "w16_256x357": (256, 357, 16, 2),
 }
 TRAIN_SEED, VAL_SEED = 11, 12  # not the study's data seed (0), so nothing here sees its val/test records
 
@@ -116,7 +120,8 @@ def measure_configs(args: argparse.Namespace, command: str, setup: dict, run, de
             continue
         points = run(name, records=args.records, epochs=args.epochs, val_records=args.val_records,
                      batch_size=args.batch_size, lr=args.lr, num_workers=args.num_workers, seed=args.seed)
-        result["configs"][name] = {**describe(name), "points": points}
+        # configurations measured by other commands (more epochs, other settings) keep their own
+        result["configs"][name] = {**describe(name), "command": command, "points": points}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))
 
