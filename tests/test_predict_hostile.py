@@ -352,7 +352,7 @@ def _misbehave_on(name: str, action):
 
 @pytest.mark.skipif(not predict.can_isolate_files(), reason="files are read in threads where fork is unavailable")
 # The limit also applies to the good page, so it is generous except where the hang is the point:
-# 3 s leaves a loaded CI machine time to read a page (about 0.1 s alone).
+# 3 s leaves a loaded CI machine time to read a page (about 0.3 s alone).
 @pytest.mark.parametrize("action, message, file_timeout", [
     (lambda: time.sleep(60), "gave up after 3 s", 3.0),
     (lambda: os.kill(os.getpid(), 11), "crashed on this file (killed by SIGSEGV)", 30.0),
