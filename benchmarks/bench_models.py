@@ -9,7 +9,12 @@ ms per sample, signal T=1024, image 128 x 348):
 
     python benchmarks/bench_models.py --train-cost --preset default --threads 2
 
-Both print the device they ran on; on a machine with CUDA pass ``--device cuda``.
+Both print the device they ran on; on a machine with CUDA pass ``--device cuda``. There the
+training cost is also timed as ``fit`` trains on CUDA (bf16 autocast, channels_last image
+batches: ``--amp bf16``), beside float32 in the same process:
+
+    python benchmarks/bench_models.py --train-cost --preset paper --device cuda --amp bf16 \
+        --image-size 384 1064 --signal-samples 4096
 """
 from __future__ import annotations
 
@@ -77,6 +82,9 @@ def main() -> None:
     parser.add_argument("--train-cost", action="store_true",
                         help="measure training ms/sample (batch 16) instead of the inference card")
     parser.add_argument("--batch", type=int, default=16, help="batch size for --train-cost")
+    parser.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off",
+                        help="--train-cost: also time each model under this autocast (channels_last images, "
+                             "as fit on CUDA)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -100,8 +108,10 @@ def main() -> None:
     print("Each model is timed right after a reference network, the SPEC's 1D ResNet18 (width 16) shared over the\n"
           f"12 leads, which costs {REFERENCE_MS_PER_SAMPLE:g} ms/sample on a quiet 2-core CPU at T=1024; 'x ref' is the\n"
           "ratio, which survives a busy machine better than the raw time.\n")
-    print("| model | trains on | params (M) | ms / sample | reference ms / sample | x ref |")
-    print("|---|---|---:|---:|---:|---:|")
+    amp = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.amp]
+    amp_columns = f" {args.amp} ms / sample | {args.amp} speed-up |" if amp is not None else ""
+    print(f"| model | trains on | params (M) | ms / sample | reference ms / sample | x ref |{amp_columns}")
+    print("|---|---|---:|---:|---:|---:|" + ("---:|---:|" if amp is not None else ""))
     reference = LeadSharedResNet18Reference().to(device)
     for name in names:
         reference_ms = train_step_ms_per_sample(reference, "signal", args.batch, samples, size, steps=args.repeats)
@@ -112,7 +122,15 @@ def main() -> None:
         path = "multimodal" if model.input_kind == "multimodal" else inference_paths(model)[0]
         ms = train_step_ms_per_sample(model, path, args.batch, samples, size, steps=args.repeats)
         params = sum(p.numel() for p in model.parameters()) / 1e6
-        print(f"| {name} | {path} | {params:.2f} | {ms:.1f} | {reference_ms:.1f} | {ms / reference_ms:.2f} |", flush=True)
+        row = f"| {name} | {path} | {params:.2f} | {ms:.1f} | {reference_ms:.1f} | {ms / reference_ms:.2f} |"
+        if amp is not None:
+            amp_ms = train_step_ms_per_sample(model, path, args.batch, samples, size, steps=args.repeats,
+                                              autocast_dtype=amp, channels_last=path != "signal")
+            row += f" {amp_ms:.2f} | {ms / amp_ms:.2f}x |"
+        print(row, flush=True)
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

@@ -295,3 +295,16 @@ def test_model_card_counts_only_parameters_of_the_inference_path() -> None:
                        if n.startswith(("image_", "cmam.image", "smam.image", "heads.image")))
     assert image_path == image_stream
     assert signal_path + image_path == total
+
+
+def test_training_step_timing_runs_where_the_model_is_and_under_autocast() -> None:
+    # The training-cost benchmark times fit's step under autocast and channels_last as on CUDA; the
+    # step must still train (bf16 autocast also runs on a CPU, so this is checked here).
+    from vizecg.models.model_card import train_step_ms_per_sample
+
+    model = build("vizecgnet")
+    before = [p.detach().clone() for p in model.parameters()]
+    ms = train_step_ms_per_sample(model, "multimodal", 2, SIGNAL_SAMPLES, IMAGE_SIZE, steps=1, warmup=0,
+                                  autocast_dtype=torch.bfloat16, channels_last=True)
+    assert ms > 0 and ms == ms
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters())), "the step left the weights unchanged"

@@ -104,21 +104,39 @@ def inference_ms(model: nn.Module, inputs: dict[str, torch.Tensor], repeats: int
 
 
 def train_step_ms_per_sample(model: nn.Module, path: str, batch: int, signal_samples: int,
-                             image_size: tuple[int, int], steps: int = 3, warmup: int = 1) -> float:
-    """Median milliseconds per sample of forward + backward + Adam step on random batches of ``batch``."""
+                             image_size: tuple[int, int], steps: int = 3, warmup: int = 1,
+                             autocast_dtype: torch.dtype | None = None, channels_last: bool = False) -> float:
+    """Median milliseconds per sample of forward + backward + Adam step on random batches of ``batch``.
+
+    The batch is made on the device the model's parameters are on. ``autocast_dtype`` runs the
+    forward under autocast as :func:`vizecg.training.engine.fit` does (loss in float32 outside it);
+    ``channels_last`` is the engine's memory layout for image batches on CUDA. On CUDA each step
+    is timed to its completion (a synchronize), not to the return of the kernel launches."""
+    from vizecg.evaluation.inference import float_outputs
+
+    device = next(model.parameters()).device
     model.train()
-    loss_fn = create_loss(model)
+    loss_fn = create_loss(model).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(0)
-    inputs = example_inputs(path, batch, signal_samples, image_size, generator)
-    targets = (torch.rand(batch, 6, generator=generator) < 0.3).float()
+    inputs = {key: value.to(device) for key, value in
+              example_inputs(path, batch, signal_samples, image_size, generator).items()}
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        if "image" in inputs:
+            inputs["image"] = inputs["image"].contiguous(memory_format=torch.channels_last)
+    targets = (torch.rand(batch, 6, generator=generator) < 0.3).float().to(device)
     timings = []
     for step in range(warmup + steps):
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss, _ = loss_fn(model(**inputs), targets)
+        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            outputs = model(**inputs)
+        loss, _ = loss_fn(float_outputs(outputs), targets)
         loss.backward()
         optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         if step >= warmup:
             timings.append((time.perf_counter() - start) * 1e3 / batch)
     return statistics.median(timings)
