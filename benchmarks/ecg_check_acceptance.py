@@ -19,6 +19,7 @@ import json
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -50,6 +51,8 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=200, help="ECG photos per severity of photograph_sheet / 4")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("reports/metrics/ecg_check_acceptance.json"))
+    parser.add_argument("--save-refused", type=Path, default=None, metavar="DIR",
+                        help="write every refused ECG photo here as JPEG (its group and reason in the name)")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -62,6 +65,11 @@ def main() -> None:
         groups[group].append(accepted)
         if not accepted:
             reasons[group][reason.split(":")[0]] += 1
+            if args.save_refused is not None and group.startswith("ECG"):
+                args.save_refused.mkdir(parents=True, exist_ok=True)
+                name = f"{group}_{len(groups[group]):04d}_{reason.split(':')[0]}"
+                name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:150]
+                cv2.imwrite(str(args.save_refused / f"{name}.jpg"), image[..., ::-1])
         elif reason.startswith("blurred"):  # accepted on the weaker, blurred-grid evidence
             blurred[group] += 1
 
