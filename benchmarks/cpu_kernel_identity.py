@@ -41,18 +41,6 @@ def _parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     args = _parse()
     if args.pin == "avx2":
@@ -62,12 +50,13 @@ def main() -> None:
     import pandas as pd
     import torch
 
+    from vizecg.evaluation import describe_device
     from vizecg.study.config import load_params
     from vizecg.study.runs import train_run
 
     if not args.prepared.exists():
         raise SystemExit(f"{args.prepared}: not found; run `dvc repro prepare` first")
-    print(f"machine: {_cpu_model()}, {os.cpu_count()} cpus; torch {torch.__version__}, "
+    print(f"machine: {describe_device('cpu')}, {os.cpu_count()} cpus; torch {torch.__version__}, "
           f"ATen capability {torch.backends.cpu.get_cpu_capability()}; pin: {args.pin}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)

@@ -41,7 +41,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vizecg.contract import LABELS  # noqa: E402
 from vizecg.data.fake_code15 import write_fake_code15  # noqa: E402
+from vizecg.evaluation import describe_device, macro_auroc  # noqa: E402
 from vizecg.study import data_prep  # noqa: E402
 from vizecg.study.config import load_params  # noqa: E402
 from vizecg.study.runs import load_predictions, run_dir, score_run, train_run  # noqa: E402
@@ -50,9 +52,10 @@ RUN = "vizecgnet"
 
 
 def describe_machine() -> dict:
-    info = {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count()}
+    info = {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "cpu": describe_device("cpu")}
     if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu"] = describe_device("cuda")
         info["gpu_memory_gib"] = round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
         info["bf16"] = torch.cuda.is_bf16_supported()
     else:
@@ -67,13 +70,6 @@ def paper_params(code15_root: Path, epochs: int, num_workers: int | None) -> dic
     if num_workers is not None:
         params["train"]["num_workers"] = num_workers
     return params
-
-
-def macro_auroc(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    scores = [roc_auc_score(y[:, k], p[:, k]) for k in range(y.shape[1]) if 0 < y[:, k].sum() < len(y)]
-    return float(np.mean(scores)) if scores else float("nan")
 
 
 def train_and_score(params: dict, work: Path) -> dict:
@@ -126,7 +122,7 @@ def train_twice(params: dict, work: Path) -> dict:
             "val_auroc_first": first, "val_auroc_second": second}
 
 
-def write_pages(prepared: Path, folder: Path, n: int) -> list[Path]:
+def write_pages(prepared: Path, folder: Path, n: int) -> None:
     """``n`` test records of the prepared file drawn in the paper look as PNG files."""
     from PIL import Image
 
@@ -136,12 +132,8 @@ def write_pages(prepared: Path, folder: Path, n: int) -> list[Path]:
     index = data_prep.read_index(prepared)
     rows = np.flatnonzero(index["split"].to_numpy() == "test")[:n]
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
     for row, signal in zip(rows, read_signals(prepared, rows)):
-        path = folder / f"test_{int(row):05d}.png"
-        Image.fromarray(render_ecg(signal, backend="fast")).save(path)
-        paths.append(path)
-    return paths
+        Image.fromarray(render_ecg(signal, backend="fast")).save(folder / f"test_{int(row):05d}.png")
 
 
 def predict_probabilities(folder: Path, device: str) -> tuple[dict[str, list[float]], float]:
@@ -151,13 +143,13 @@ def predict_probabilities(folder: Path, device: str) -> tuple[dict[str, list[flo
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"predict --device {device} exited {done.returncode}: {done.stderr[-2000:]}")
-    results = json.loads(done.stdout)
-    entries = results["results"] if isinstance(results, dict) else results
-    return {Path(e["file"]).name: [e["probabilities"][k] for k in sorted(e["probabilities"])] for e in entries}, seconds
+    entries = json.loads(done.stdout)["results"]
+    return {Path(e["file"]).name: [e["probabilities"][label] for label in LABELS] for e in entries}, seconds
 
 
 def compare_predict(prepared: Path, work: Path, n: int) -> dict:
-    folder = write_pages(prepared, work / "pages", n)[0].parent
+    folder = work / "pages"
+    write_pages(prepared, folder, n)
     cpu, cpu_s = predict_probabilities(folder, "cpu")
     out = {"pages": len(cpu), "cpu_s": round(cpu_s, 1)}
     if torch.cuda.is_available():

@@ -112,19 +112,17 @@ def train_step_ms_per_sample(model: nn.Module, path: str, batch: int, signal_sam
     forward under autocast as :func:`vizecg.training.engine.fit` does (loss in float32 outside it);
     ``channels_last`` is the engine's memory layout for image batches on CUDA. On CUDA each step
     is timed to its completion (a synchronize), not to the return of the kernel launches."""
-    from vizecg.evaluation.inference import float_outputs
+    from vizecg.evaluation.inference import float_outputs, model_inputs
 
     device = next(model.parameters()).device
     model.train()
     loss_fn = create_loss(model).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(0)
-    inputs = {key: value.to(device) for key, value in
-              example_inputs(path, batch, signal_samples, image_size, generator).items()}
+    batch_inputs = example_inputs(path, batch, signal_samples, image_size, generator)
+    inputs = model_inputs(batch_inputs, tuple(batch_inputs), device, channels_last=channels_last)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-        if "image" in inputs:
-            inputs["image"] = inputs["image"].contiguous(memory_format=torch.channels_last)
     targets = (torch.rand(batch, 6, generator=generator) < 0.3).float().to(device)
     timings = []
     for step in range(warmup + steps):
