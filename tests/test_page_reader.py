@@ -17,6 +17,7 @@ from vizecg.page_reader import (
     ecg_evidence,
     estimate_skew,
     find_grid_box,
+    find_paper_quad,
     find_plot_area,
     image_files_in,
     limit_resolution,
@@ -357,6 +358,61 @@ def test_prepare_page_warps_a_photographed_sheet(page):
     sheet = steps.images["paper"]
     assert abs(sheet.shape[1] / sheet.shape[0] - page.shape[1] / page.shape[0]) < 0.25
     assert sheet.mean() > 150  # the dark table is gone
+
+
+def _sheet_on_a_light_desk_in_uneven_light(page: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A4-like sheet (white margins round ``page``) on a light, slightly warm desk, lit from the
+    right so strongly that the sheet's left edge is darker than the desk at the right: no one
+    brightness threshold separates sheet from desk. Returns the photo and the sheet's corners."""
+    sheet = cv2.copyMakeBorder(page, 120, 120, 90, 90, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    height, width = 1500, 2700
+    desk = np.full((height, width, 3), (205, 200, 185), np.float32)
+    desk += np.random.default_rng(3).normal(0, 3, desk.shape).astype(np.float32)
+    corners = np.float32([[0, 0], [sheet.shape[1], 0], [sheet.shape[1], sheet.shape[0]], [0, sheet.shape[0]]])
+    target = np.float32([[260, 210], [2420, 300], [2380, 1290], [300, 1220]])
+    matrix = cv2.getPerspectiveTransform(corners, target)
+    warped = cv2.warpPerspective(sheet.astype(np.float32), matrix, (width, height))
+    mask = cv2.warpPerspective(np.ones(sheet.shape[:2], np.float32), matrix, (width, height))[..., None]
+    photo = warped * mask + desk * (1 - mask)
+    light = np.linspace(0.62, 1.0, width, dtype=np.float32)[None, :, None]  # falls off to the left
+    photo = cv2.GaussianBlur(photo * light, (0, 0), 1.2)
+    return np.clip(photo, 0, 255).astype(np.uint8), target
+
+
+def test_the_sheet_is_found_by_its_edges_where_light_falls_off_on_a_light_desk(page):
+    """The sheet's left margin (255 x 0.62 = 158) is darker than the desk on the right (up to
+    205): the largest bright region is not the sheet. Its four straight edges still are."""
+    photo, target = _sheet_on_a_light_desk_in_uneven_light(page)
+    small = limit_resolution(photo)
+    corners = find_paper_quad(small)
+    assert corners is not None
+    scale = small.shape[1] / photo.shape[1]
+    assert np.abs(corners - target * scale).max() < 0.01 * small.shape[1]
+
+
+@pytest.mark.parametrize("seed", [1, 10])
+def test_a_shaded_sheet_whose_bright_part_is_not_the_sheet_is_found_by_its_edges(page, seed):
+    """photograph_sheet at severity 0.5 with these seeds: the bright region is a sheet-shaped
+    quadrilateral 2-5 % of the frame off the sheet (its shaded side ends in the shadow, not at
+    the paper's edge), which fails the edge test; the straight edges give the corners within 1 %."""
+    from vizecg.page_reader import _bright_region_quad
+    from vizecg.render.artifacts import photograph_sheet
+
+    photo, corners = photograph_sheet(page, seed, 0.5, return_corners=True)
+    small = limit_resolution(photo)
+    truth = corners * (small.shape[1] / photo.shape[1])
+    assert np.abs(_bright_region_quad(small) - truth).max() > 0.02 * small.shape[1]
+    assert np.abs(find_paper_quad(small) - truth).max() < 0.01 * small.shape[1]
+
+
+def test_no_sheet_is_cut_out_of_pages_that_fill_the_frame(page):
+    """A scan or screenshot (the page is the frame) and the page with a dark line across it: the
+    plot's border is darker inside than out, grid lines and traces are dark lines, not surfaces."""
+    ruled = page.copy()
+    cv2.line(ruled, (0, page.shape[0] // 3), (page.shape[1] - 1, page.shape[0] // 3), (30, 30, 30), 3)
+    framed = cv2.copyMakeBorder(page, 60, 60, 60, 60, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    for image in (page, ruled, framed):
+        assert find_paper_quad(limit_resolution(image)) is None
 
 
 def test_a_photographed_print_is_cropped_to_its_plot(page):

@@ -13,9 +13,9 @@ what can be removed reliably and leaves the rest to the model's augmentation:
 2. :func:`limit_resolution`: very large scans are shrunk (long side at most
    :data:`WORK_LONG_SIDE` px) because every later step and the model see far fewer pixels.
 3. :func:`find_paper_quad` + :func:`warp_quad`: in a photo whose paper does not fill the
-   frame, the largest bright convex quadrilateral is taken as the sheet and warped to a
-   rectangle (this removes the table and the perspective at once). Pages that fill the frame
-   (scans, cropped photos) are left alone.
+   frame, the sheet's four straight edges (lighter paper on a darker surface) give its corners
+   and it is warped to a rectangle (this removes the table and the perspective at once). Pages
+   that fill the frame (scans, cropped photos) are left alone.
 4. :func:`estimate_skew` + :func:`rotate_page`: the grid and the trace baselines are straight
    lines, so the page angle is the one (within +-:data:`MAX_SKEW_DEG`) that makes the row and
    column profiles of the ink map sharpest; the page is rotated back.
@@ -809,8 +809,143 @@ def trace_evidence(ink: np.ndarray, threshold: float = 0.4) -> tuple[float, int]
 # Geometry: paper outline, skew, grid area
 # ---------------------------------------------------------------------------------------------
 
-def find_paper_quad(image: np.ndarray, *, min_area: float = 0.2, max_area: float = 0.92) -> np.ndarray | None:
-    """Corners (float32 ``(4, 2)``, x/y, clockwise from top-left) of the sheet in a photo, or ``None``.
+SHEET_EDGE_RATIO: float = 1.06
+"""How much lighter (darkest RGB channel) a sheet must be than what it lies on, just inside its
+edge against a band outside it, for :func:`find_paper_quad` to take an edge as the sheet's."""
+
+SHEET_EDGE_OUTSIDE_PX: tuple[float, ...] = (4.0, 10.0, 16.0)
+"""Where, beyond a candidate edge (pixels of the 640-px copy), the surface is sampled. All three
+must be darker than the sheet: a surface is a region, while a grid line or a trace on the paper
+is darker at only one of them."""
+
+
+def _sample_at(values: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``values`` at the nearest pixel of each (x, y) point (``points[..., 2]``); NaN outside the image."""
+    height, width = values.shape
+    x, y = np.round(points[..., 0]).astype(int), np.round(points[..., 1]).astype(int)
+    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+    out = np.full(points.shape[:-1], np.nan, np.float32)
+    out[inside] = values[y[inside], x[inside]]
+    return out
+
+
+def _edge_contrast(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, centre: np.ndarray,
+                   samples: int = 32) -> np.ndarray:
+    """For segments ``starts[k]``-``ends[k]`` (``(n, 2)`` each): per sample point along each, the
+    value 4 px inside (towards ``centre``) over the brightest of the values
+    :data:`SHEET_EDGE_OUTSIDE_PX` outside; ``(n, samples)``, NaN where a point leaves the image
+    (a segment along the frame has no outside)."""
+    sides = ends - starts
+    normals = np.stack([sides[:, 1], -sides[:, 0]], axis=1) / np.maximum(np.linalg.norm(sides, axis=1), 1e-6)[:, None]
+    towards_centre = np.einsum("ij,ij->i", centre[None] - (starts + ends) / 2, normals) >= 0
+    normals = np.where(towards_centre[:, None], normals, -normals)[:, None, :]
+    points = starts[:, None] + np.linspace(0.1, 0.9, samples, dtype=np.float32)[None, :, None] * sides[:, None]
+    inner = _sample_at(values, points + 4.0 * normals)
+    outer = np.max([_sample_at(values, points - d * normals) for d in SHEET_EDGE_OUTSIDE_PX], axis=0)
+    return (inner + 1.0) / (outer + 1.0)
+
+
+def _passes_edge_test(ratios: np.ndarray, min_samples: int = 8) -> np.ndarray:
+    """Per row of :func:`_edge_contrast`: lighter inside than out by :data:`SHEET_EDGE_RATIO`
+    (median), and more than a little lighter at 70 % of the points; ``False`` with too few points."""
+    counts = (~np.isnan(ratios)).sum(axis=1)
+    lighter = (np.nan_to_num(ratios, nan=0.0) > 1.02).sum(axis=1) / np.maximum(counts, 1)
+    return (counts >= min_samples) & (_row_medians(ratios, counts >= min_samples) >= SHEET_EDGE_RATIO) & (lighter >= 0.7)
+
+
+def _row_medians(ratios: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Median of the usable points of each row selected by ``rows``; -inf for the others (so
+    that no all-NaN row reaches ``nanmedian``, which warns about it, from any thread)."""
+    medians = np.full(len(ratios), -np.inf, np.float32)
+    medians[rows] = np.nanmedian(ratios[rows], axis=1)
+    return medians
+
+
+def _fit_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Total-least-squares line through ``points``: ``(a point on it, unit direction)``."""
+    mean = points.mean(axis=0)
+    return mean, np.linalg.svd(points - mean)[2][0]
+
+
+def _intersect(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
+    (p, d), (q, e) = first, second
+    matrix = np.array([d, -e]).T
+    if abs(np.linalg.det(matrix)) < 1e-6:
+        return None
+    return p + np.linalg.solve(matrix, q - p)[0] * d
+
+
+def _edge_quad(image: np.ndarray, *, min_area: float = 0.2, max_area: float = 0.92) -> np.ndarray | None:
+    """The sheet of :func:`find_paper_quad` found by its edges, not its brightness, or ``None``.
+
+    Where the bright region fails: light falls off across a photo, a
+    shadow darkens half the sheet and a light desk can be as bright as the sheet's dim corner,
+    so no one threshold separates them, while the sheet's outline stays a sharp straight edge
+    (a shadow's is soft). Straight segments (Canny + Hough on the darkest RGB channel, where a
+    white sheet stands out from a cream or green desk too) that are the edge of something
+    lighter lying on something darker (:func:`_edge_contrast` at least :data:`SHEET_EDGE_RATIO`)
+    are sorted into the four sides around the frame's centre; each side is the line through
+    the longest such segment and those in line with it. A side with none runs out of the
+    frame. The quadrilateral is returned only when at least three of its sides lie in the
+    frame and pass the same edge test along their whole length, and it covers between
+    ``min_area`` and ``max_area`` of the frame: a page that fills the frame needs no warp, and
+    scans and screenshots have no such edges. A printed plot's border is darker inside than
+    out, so it is never taken for the sheet.
+    """
+    small = limit_resolution(image, 640)
+    scale = image.shape[1] / small.shape[1]
+    paper = cv2.GaussianBlur(darkest_channel(small), (0, 0), 1.5)
+    height, width = paper.shape
+    segments = cv2.HoughLinesP(cv2.Canny(paper, 15, 45), 1, np.pi / 360, threshold=30,
+                               minLineLength=int(0.08 * min(height, width)), maxLineGap=int(0.02 * max(height, width)))
+    if segments is None:
+        return None
+    values = paper.astype(np.float32)
+    centre = np.array([width / 2, height / 2], np.float32)
+    segments = segments.reshape(-1, 2, 2).astype(np.float32)
+    # Only the median matters for a candidate; the 70 % rule is for the sheet's whole sides below.
+    ratios = _edge_contrast(values, segments[:, 0], segments[:, 1], centre)
+    edges = segments[_row_medians(ratios, (~np.isnan(ratios)).sum(axis=1) >= 8) >= SHEET_EDGE_RATIO]
+    sides: dict[str, list[np.ndarray]] = {"top": [], "right": [], "bottom": [], "left": []}
+    for segment in edges:
+        (x1, y1), (x2, y2) = segment
+        middle = segment.mean(axis=0)
+        if abs(x2 - x1) >= abs(y2 - y1):
+            sides["top" if middle[1] < centre[1] else "bottom"].append(segment)
+        else:
+            sides["left" if middle[0] < centre[0] else "right"].append(segment)
+    frame = {"top": (np.array([0.0, 0.0]), np.array([1.0, 0.0])),
+             "right": (np.array([width - 1.0, 0.0]), np.array([0.0, 1.0])),
+             "bottom": (np.array([0.0, height - 1.0]), np.array([1.0, 0.0])),
+             "left": (np.array([0.0, 0.0]), np.array([0.0, 1.0]))}
+    lines = {}
+    for name, found in sides.items():
+        if not found:
+            lines[name] = frame[name]
+            continue
+        point, direction = _fit_line(max(found, key=lambda s: float(np.linalg.norm(s[1] - s[0]))))
+        normal = np.array([-direction[1], direction[0]])
+        in_line = [s for s in found if np.abs((s - point) @ normal).max() < 4.0]
+        lines[name] = _fit_line(np.concatenate(in_line))
+    corners = [_intersect(lines[a], lines[b]) for a, b in
+               (("top", "left"), ("top", "right"), ("bottom", "right"), ("bottom", "left"))]
+    if any(c is None for c in corners):
+        return None
+    quad = np.array(corners, np.float32)
+    quad[:, 0] = np.clip(quad[:, 0], -0.1 * width, 1.1 * width)
+    quad[:, 1] = np.clip(quad[:, 1], -0.1 * height, 1.1 * height)
+    area_fraction = cv2.contourArea(quad) / float(height * width)
+    if not (min_area <= area_fraction <= max_area) or not cv2.isContourConvex(quad.reshape(-1, 1, 2)):
+        return None
+    ratios = _edge_contrast(values, quad, np.roll(quad, -1, axis=0), quad.mean(axis=0))
+    in_frame = (~np.isnan(ratios)).sum(axis=1) >= 8  # a side along or beyond the frame has no outside
+    if in_frame.sum() < 3 or not _passes_edge_test(ratios[in_frame]).all():
+        return None
+    return _order_corners(quad) * scale
+
+
+def _bright_region_quad(image: np.ndarray, *, min_area: float = 0.2, max_area: float = 0.92) -> np.ndarray | None:
+    """The sheet of :func:`find_paper_quad` as the largest bright region, or ``None``.
 
     The sheet is the largest bright region (Otsu threshold on the blurred grey image, closed so
     that grid lines and traces do not split it). It is returned only when its convex hull is
@@ -844,6 +979,37 @@ def find_paper_quad(image: np.ndarray, *, min_area: float = 0.2, max_area: float
     if outside_mean > 0.75 * inside_mean:
         return None  # the "background" is about as bright as the sheet: shading, not a table
     return _order_corners(corners.reshape(4, 2).astype(np.float32) * scale)
+
+
+def find_paper_quad(image: np.ndarray, *, min_area: float = 0.2, max_area: float = 0.92) -> np.ndarray | None:
+    """Corners (float32 ``(4, 2)``, x/y, clockwise from top-left) of the sheet in a photo, or ``None``.
+
+    First the largest bright region (:func:`_bright_region_quad`), kept when each of its sides
+    is a sheet's edge (lighter inside than a band outside, :func:`_outlined_by_edges`); where it
+    is not a quadrilateral sheet or fails that test (light falling off across the sheet, a
+    shadow, a desk as light as the sheet's dim corner), the sheet's four straight edges
+    (:func:`_edge_quad`), and the bright region where those are not found. Both return a
+    quadrilateral only when it covers between ``min_area`` and ``max_area`` of the frame: a page
+    that fills the frame needs no warp.
+    """
+    corners = _bright_region_quad(image, min_area=min_area, max_area=max_area)
+    if corners is not None and _outlined_by_edges(image, corners):
+        return corners
+    # No bright sheet, or one whose outline is not a sheet's edge all round (the lit part of a
+    # shaded sheet ends in the shadow's soft edge): the sheet's straight edges, where they exist.
+    edges = _edge_quad(image, min_area=min_area, max_area=max_area)
+    return edges if edges is not None else corners
+
+
+def _outlined_by_edges(image: np.ndarray, corners: np.ndarray) -> bool:
+    """Whether every side of ``corners`` (in ``image``'s pixels) that lies in the frame is the edge
+    of something lighter on something darker, by the test :func:`_edge_quad` applies."""
+    small = limit_resolution(image, 640)
+    quad = corners * (small.shape[1] / image.shape[1])
+    values = cv2.GaussianBlur(darkest_channel(small), (0, 0), 1.5).astype(np.float32)
+    ratios = _edge_contrast(values, quad, np.roll(quad, -1, axis=0), quad.mean(axis=0))
+    in_frame = (~np.isnan(ratios)).sum(axis=1) >= 8
+    return bool(_passes_edge_test(ratios[in_frame]).all())
 
 
 def _order_corners(points: np.ndarray) -> np.ndarray:

@@ -343,7 +343,7 @@ def on_a4_sheet(page: np.ndarray, margin: float = 0.05) -> np.ndarray:
 
 
 def photograph_sheet(page: np.ndarray, rng: np.random.Generator | int, severity: float = 0.5, *,
-                     fill: tuple[float, float] = (0.55, 0.9)) -> np.ndarray:
+                     fill: tuple[float, float] = (0.55, 0.9), return_corners: bool = False):
     """A phone photo of a whole printed ``page`` lying on a surface (uint8 RGB in, uint8 RGB out).
 
     Unlike :func:`apply_artifacts` (whose pose crops or pads the page by at most 15 %), the
@@ -352,6 +352,8 @@ def photograph_sheet(page: np.ndarray, rng: np.random.Generator | int, severity:
     light and shadow, defocus, sensor noise, JPEG, at ``severity``. The frame keeps the page's
     aspect ratio plus a margin. The page is first put on an A4 landscape sheet
     (:func:`on_a4_sheet`), as a printer does. This is the photo people take of a printout on a table.
+    With ``return_corners=True`` returns ``(photo, corners)``: where the sheet's corners (float32
+    ``(4, 2)``, x/y, top-left first, clockwise) lie in the photo, to measure a sheet finder by.
     """
     img = np.asarray(page)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
@@ -383,4 +385,5 @@ def photograph_sheet(page: np.ndarray, rng: np.random.Generator | int, severity:
     blur_rng, noise_rng, jpeg_rng = optics.spawn(3)
     out = _blur(out, severity, blur_rng)
     out = _noise(out, severity, noise_rng)
-    return _jpeg(out, max(0.2, severity), jpeg_rng)
+    photo = _jpeg(out, max(0.2, severity), jpeg_rng)
+    return (photo, dst.astype(np.float32)) if return_corners else photo
