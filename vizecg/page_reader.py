@@ -13,8 +13,8 @@ what can be removed reliably and leaves the rest to the model's augmentation:
 2. :func:`limit_resolution`: very large scans are shrunk (long side at most
    :data:`WORK_LONG_SIDE` px) because every later step and the model see far fewer pixels.
 3. :func:`find_paper_quad` + :func:`warp_quad`: in a photo whose paper does not fill the
-   frame, the sheet's four straight edges (lighter paper on a darker surface) give its corners
-   and it is warped to a rectangle (this removes the table and the perspective at once). Pages
+   frame, the sheet (the largest bright region where its outline is lighter paper on a darker
+   surface all round, else the sheet's four straight edges) is warped to a rectangle (this removes the table and the perspective at once). Pages
    that fill the frame (scans, cropped photos) are left alone.
 4. :func:`estimate_skew` + :func:`rotate_page`: the grid and the trace baselines are straight
    lines, so the page angle is the one (within +-:data:`MAX_SKEW_DEG`) that makes the row and
@@ -937,11 +937,19 @@ def _edge_quad(image: np.ndarray, *, min_area: float = 0.2, max_area: float = 0.
     area_fraction = cv2.contourArea(quad) / float(height * width)
     if not (min_area <= area_fraction <= max_area) or not cv2.isContourConvex(quad.reshape(-1, 1, 2)):
         return None
-    ratios = _edge_contrast(values, quad, np.roll(quad, -1, axis=0), quad.mean(axis=0))
-    in_frame = (~np.isnan(ratios)).sum(axis=1) >= 8  # a side along or beyond the frame has no outside
-    if in_frame.sum() < 3 or not _passes_edge_test(ratios[in_frame]).all():
+    in_frame, edges_pass = _outline_test(values, quad)
+    if in_frame < 3 or not edges_pass:
         return None
     return _order_corners(quad) * scale
+
+
+def _outline_test(values: np.ndarray, quad: np.ndarray) -> tuple[int, bool]:
+    """``(sides in the frame, whether each of them passes the edge test)`` for ``quad`` drawn on
+    ``values`` (the blurred darkest channel of the 640-px copy); a side along or beyond the
+    frame has no outside and is not counted."""
+    ratios = _edge_contrast(values, quad, np.roll(quad, -1, axis=0), quad.mean(axis=0))
+    in_frame = (~np.isnan(ratios)).sum(axis=1) >= 8
+    return int(in_frame.sum()), bool(_passes_edge_test(ratios[in_frame]).all())
 
 
 def _bright_region_quad(image: np.ndarray, *, min_area: float = 0.2, max_area: float = 0.92) -> np.ndarray | None:
@@ -1007,9 +1015,7 @@ def _outlined_by_edges(image: np.ndarray, corners: np.ndarray) -> bool:
     small = limit_resolution(image, 640)
     quad = corners * (small.shape[1] / image.shape[1])
     values = cv2.GaussianBlur(darkest_channel(small), (0, 0), 1.5).astype(np.float32)
-    ratios = _edge_contrast(values, quad, np.roll(quad, -1, axis=0), quad.mean(axis=0))
-    in_frame = (~np.isnan(ratios)).sum(axis=1) >= 8
-    return bool(_passes_edge_test(ratios[in_frame]).all())
+    return _outline_test(values, quad)[1]
 
 
 def _order_corners(points: np.ndarray) -> np.ndarray:

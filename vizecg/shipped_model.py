@@ -231,7 +231,7 @@ def describe_page_preparation(height: int, width: int) -> dict:
                         "pdf_render_dpi": pr.PDF_RENDER_DPI, "pdf_max_pixels": pr.PDF_MAX_PIXELS,
                         "min_image_side": pr.MIN_PAGE_SIDE, "max_aspect_ratio": pr.MAX_ASPECT_RATIO}),
         ("limit_resolution", {"long_side": pr.WORK_LONG_SIDE}),
-        ("find_paper_quad", {**_keyword_defaults(pr.find_paper_quad), "found_by": "straight edges",
+        ("find_paper_quad", {**_keyword_defaults(pr.find_paper_quad), "found_by": "bright region if edged all round, else straight edges",
                              "edge_ratio": pr.SHEET_EDGE_RATIO, "edge_outside_px": list(pr.SHEET_EDGE_OUTSIDE_PX)}),
         ("warp_quad", {}),
         ("looks_like_ecg", {"grid_min_score": pr.GRID_MIN_SCORE, "strong_grid_score": pr.STRONG_GRID_SCORE,
