@@ -47,24 +47,48 @@ CONFIGS = {
     # twice the vertical pixels: on the paper look a 0.15 mV P wave is 1 px tall at 128 (6.7 px per mV)
     "w16_256x357": (256, 357, 16, 2),
 }
+#: The shipped model's network on the deployed path: VizECGNet as the release run builds it (its
+#: model and loss options from params.yaml, the teacher distilling into the image stream), clean
+#: paper-look pages drawn at twice the input and read back by predict's prepare_page, validated
+#: image-only on pages read the same way. name -> (image height, image width, params.yaml run)
+DEPLOYED_CONFIGS = {
+    "vizecgnet_release_deployed_128x357": (128, 357, "vizecgnet_release"),
+}
 TRAIN_SEED, VAL_SEED = 11, 12  # not the study's data seed (0), so nothing here sees its val/test records
 
 
-def run_config(name: str, *, records: int, epochs: int, val_records: int, batch_size: int, lr: float,
-               num_workers: int, seed: int) -> list[dict]:
+def _model_and_pages(name: str, seed: int):
+    """(model, loss, renderer, train inputs, validation inputs, monitored inputs) of configuration ``name``."""
+    if name in DEPLOYED_CONFIGS:
+        from vizecg.study.config import load_params, params_for_run
+        from vizecg.study.runs import build_run_model
+
+        height, width, run = DEPLOYED_CONFIGS[name]
+        params = params_for_run(load_params(profile="default"), run)
+        model, loss_fn, _ = build_run_model(params, run)
+        renderer = TrainingImageRenderer(height, width, seed=seed, page_preparation="predict", render_scale=2.0)
+        return model, loss_fn, renderer, ("signal", "image"), ("image",), {"signal": ("signal",)}
     height, width, base_width, stem = CONFIGS[name]
+    torch.manual_seed(seed)
+    model = create_model("resnet18", base_width=base_width, stem_stride=stem)
     renderer = TrainingImageRenderer(height, width, seed=seed)  # the clean ecg_plot paper look
+    return model, create_loss(model), renderer, ("image",), ("image",), None
+
+
+def run_config(name: str, *, records: int, epochs: int, val_records: int, batch_size: int, lr: float,
+               num_workers: int, seed: int, work_dir: Path | None = None) -> list[dict]:
+    model, loss_fn, renderer, inputs, val_inputs, monitor = _model_and_pages(name, seed)
     train = SyntheticStreamDataset(records, stream_seed=TRAIN_SEED, image_renderer=renderer, decimate=4,
                                    gain_augment=(0.5, 2.0), seed=seed)
     val = SyntheticStreamDataset(val_records, stream_seed=VAL_SEED, image_renderer=renderer, decimate=4,
                                  seed=seed, distinct_epochs=False)
-    torch.manual_seed(seed)
-    model = create_model("resnet18", base_width=base_width, stem_stride=stem)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out:
-        result = fit(model, create_loss(model), train, val, out_dir=out, epochs=epochs, batch_size=batch_size,
-                     lr=lr, lr_min=lr, inputs=("image",), num_workers=num_workers, seed=seed,
-                     tensorboard=False)
+    with tempfile.TemporaryDirectory() as scratch:
+        # a kept work dir lets a long configuration be read while it runs and resume where it stopped
+        out = Path(work_dir) / name if work_dir else scratch
+        result = fit(model, loss_fn, train, val, out_dir=out, epochs=epochs, batch_size=batch_size,
+                     lr=lr, lr_min=lr, inputs=inputs, val_inputs=val_inputs, monitor_inputs=monitor,
+                     num_workers=num_workers, seed=seed, tensorboard=False)
     wall = time.perf_counter() - start
     points = points_from_history(result.history)
     print(f"{name}: {wall:.0f} s, final macro AUROC {points[-1]['val_auroc']:.3f}", flush=True)
@@ -81,6 +105,8 @@ def points_from_history(history) -> list[dict]:
                  "train_seconds": float(train_seconds[i]), "wall_seconds": float(wall_seconds[i]),
                  "val_auroc": float(row["val_auroc"])}
         point.update({f"val_auroc_{label}": float(row[f"val_auroc_{label}"]) for label in LABELS})
+        if "val_auroc_signal" in row:  # a multimodal model's teacher, validated on the signal alone
+            point["val_auroc_signal"] = float(row["val_auroc_signal"])
         points.append(point)
     return points
 
@@ -99,6 +125,8 @@ def curve_parser(description: str, configs: list[str], default_configs: list[str
     parser.add_argument("--num-workers", type=int, default=1, help=f"DataLoader workers drawing {unit}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="keep each configuration's checkpoints and history here (resumable) instead of a temp dir")
     return parser
 
 
@@ -119,7 +147,8 @@ def measure_configs(args: argparse.Namespace, command: str, setup: dict, run, de
             print(f"{name}: already measured, kept", flush=True)
             continue
         points = run(name, records=args.records, epochs=args.epochs, val_records=args.val_records,
-                     batch_size=args.batch_size, lr=args.lr, num_workers=args.num_workers, seed=args.seed)
+                     batch_size=args.batch_size, lr=args.lr, num_workers=args.num_workers, seed=args.seed,
+                     work_dir=args.work_dir)
         # configurations measured by other commands (more epochs, other settings) keep their own
         result["configs"][name] = {**describe(name), "command": command, "points": points}
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -127,11 +156,15 @@ def measure_configs(args: argparse.Namespace, command: str, setup: dict, run, de
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = curve_parser(__doc__.split("\n\n")[0], list(CONFIGS), list(CONFIGS), epochs=10,
+    parser = curve_parser(__doc__.split("\n\n")[0], [*CONFIGS, *DEPLOYED_CONFIGS], list(CONFIGS), epochs=10,
                           out=Path("reports/metrics/learning_curves.json"), unit="pages")
     args = parser.parse_args(argv)
 
     def describe(name: str) -> dict:
+        if name in DEPLOYED_CONFIGS:
+            height, width, run = DEPLOYED_CONFIGS[name]
+            return {"height": height, "width": width, "model": "vizecgnet", "run": run,
+                    "pages": "clean paper look drawn at 2x, read back by prepare_page; image-only validation"}
         height, width, base_width, stem = CONFIGS[name]
         return {"height": height, "width": width, "base_width": base_width, "stem_stride": stem}
 

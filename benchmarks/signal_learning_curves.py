@@ -42,7 +42,7 @@ CONFIGS = {
 
 
 def run_config(name: str, *, records: int, epochs: int, val_records: int, batch_size: int, lr: float,
-               num_workers: int, seed: int) -> list[dict]:
+               num_workers: int, seed: int, work_dir: Path | None = None) -> list[dict]:
     model_name, options, decimate = CONFIGS[name]
     train = SyntheticStreamDataset(records, stream_seed=TRAIN_SEED, decimate=decimate, gain_augment=(0.5, 2.0),
                                    seed=seed)
@@ -51,7 +51,8 @@ def run_config(name: str, *, records: int, epochs: int, val_records: int, batch_
     torch.manual_seed(seed)
     model = create_model(model_name, **options)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(work_dir) / name if work_dir else scratch
         result = fit(model, create_loss(model), train, val, out_dir=out, epochs=epochs, batch_size=batch_size,
                      lr=lr, lr_min=lr, inputs=("signal",), num_workers=num_workers, seed=seed, tensorboard=False)
     points = points_from_history(result.history)

@@ -166,6 +166,32 @@ def test_deployed_page_preparation_reads_the_larger_page_as_predict_does() -> No
         TrainingImageRenderer(64, 178, render_scale=2.0)
 
 
+def test_clean_renders_skip_the_sheet_and_skew_search_without_changing_a_pixel() -> None:
+    """A clean page skips the sheet finder and the skew estimate (4/5 of its cost): exact only while
+    both find nothing on clean renders, which this holds for every layout at the release's size."""
+    from vizecg.page_reader import prepare_page
+    from vizecg.render.draw import render_ecg
+    from vizecg.render.training import prepared_page, sample_style
+
+    signals = generate(8, seed=4)[0]
+    rng = np.random.default_rng(5)
+    styles, layouts = [], set()
+    while len(layouts) < 4:  # a page of each layout the training renderer draws, at twice 128 x 357
+        style = sample_style(rng, 256, 714)
+        if style.layout not in layouts:
+            layouts.add(style.layout)
+            styles.append(style)
+    styles.append(TrainingImageRenderer(256, 714).style)  # the paper look of the curriculum's clean pages
+    for signal, style in zip(signals, styles):
+        page = render_ecg(signal, style=style)
+        full = np.clip(np.rint(prepare_page(page, 128, 357).transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(prepared_page(page, 128, 357, clean_render=True), full, err_msg=style.layout)
+    # the renderer takes the shortcut for its clean pages only, and they match predict's reading
+    deployed = TrainingImageRenderer(128, 357, page_preparation="predict", render_scale=2.0)
+    np.testing.assert_array_equal(deployed(signals[0], 3), prepared_page(
+        render_ecg(signals[0], style=deployed.style.replace(height=256, width=714)), 128, 357))
+
+
 def test_sheet_photos_replace_a_share_of_the_artifact_pages_and_leave_the_rest_unchanged() -> None:
     from vizecg.render.artifacts import photograph_sheet
     from vizecg.render.draw import render_ecg

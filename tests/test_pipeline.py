@@ -141,6 +141,11 @@ def test_release_run_trains_on_the_deployed_path_and_its_stage_is_frozen() -> No
     default_pages = default_train["epochs"] * params["data"]["train_stream"]["records_per_epoch"]
     assert release_train["epochs"] * pool["size"] > 2 * default_pages
     assert 0 < pool["refresh"] < pool["size"]
+    # the pool is drawn anew while the pages are clean (cheap), and replayed once the costly broad look ramps in:
+    # over 50,000 distinct pages, which the learning curves need before 1dAVb is learnt
+    assert release["input"]["curriculum"][0] == pool["fresh_epochs"]
+    assert pool["fresh_epochs"] * pool["size"] > 50_000
+    assert release_train["epochs"] > release["input"]["curriculum"][1] + 1  # epochs left at the full look
     assert params_for_run(params, "vizecgnet") is params  # runs without overrides train as before
     stage = STAGES["release"]
     assert stage["frozen"] is True

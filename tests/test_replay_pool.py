@@ -28,6 +28,21 @@ def test_contents_cycle_through_the_pool_oldest_first():
     assert ReplayPool(_stream(False), size=3, refresh=0, progress=False).contents(7) == [(0, 0), (1, 0), (2, 0)]
 
 
+def test_fresh_epochs_redraw_the_whole_pool_before_the_replaying_starts():
+    pool = ReplayPool(_stream(False), size=3, refresh=1, fresh_epochs=3, progress=False)
+    assert pool.contents(0) == [(0, 0), (1, 0), (2, 0)]
+    assert pool.contents(2) == [(6, 2), (7, 2), (8, 2)]  # every fresh epoch holds new records only
+    assert pool.contents(3) == [(9, 3), (7, 2), (8, 2)]  # then one slot a turn, oldest first
+    assert pool.contents(5) == [(9, 3), (10, 4), (11, 5)]
+    # records never repeat across the whole schedule, and one fresh epoch is the plain pool
+    seen = [index for epoch in range(9) for index, look in pool.contents(epoch) if look == epoch]
+    assert len(seen) == len(set(seen)) == 3 * 3 + 6
+    plain, one = (ReplayPool(_stream(False), size=5, refresh=2, progress=False, **kw) for kw in ({}, {"fresh_epochs": 1}))
+    assert all(plain.contents(e) == one.contents(e) for e in range(12))
+    with pytest.raises(ValueError, match="fresh_epochs"):
+        ReplayPool(_stream(False), size=3, refresh=1, fresh_epochs=0)
+
+
 def test_items_are_what_the_stream_draws():
     stream = _stream()
     pool = ReplayPool(stream, size=4, refresh=2, progress=False)
@@ -78,9 +93,9 @@ def test_a_run_with_a_replay_pool_trains_through_train_run(tmp_path):
 
     params = load_params(profile="smoke")
     params["runs"]["pooled"] = {"model": "resnet18", "inference": ["image"],
-                                "train": {"epochs": 2, "replay_pool": {"size": 48, "refresh": 16}}}
+                                "train": {"epochs": 3, "replay_pool": {"size": 48, "refresh": 16, "fresh_epochs": 2}}}
     prepare_dataset(params, tmp_path, progress=False)
     result = train_run(params, "pooled", tmp_path, progress=False)
-    assert [int(s) for s in result.history["samples_seen"]] == [48, 96]
+    assert [int(s) for s in result.history["samples_seen"]] == [48, 96, 144]
     again = train_run(params, "pooled", tmp_path, progress=False)
     assert again.history["samples_seen"].tolist() == result.history["samples_seen"].tolist()

@@ -1299,13 +1299,15 @@ def cut_out_sheet(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def prepare_page(image: np.ndarray, height: int, width: int, *, debug: bool = False,
-                 correct_geometry: bool = True, sheet: tuple[np.ndarray, np.ndarray | None] | None = None):
+                 correct_geometry: bool = True, sheet: tuple[np.ndarray, np.ndarray | None] | None = None,
+                 skew_deg: float | None = None):
     """Turn a uint8 RGB page (print, scan or photo) into model input float32 ``(3, height, width)``.
 
     Runs the steps listed in the module docstring. With ``correct_geometry=False`` only the
     photometric normalisation and the resize run (for pages that are already clean renders).
     With ``debug=True`` returns ``(array, PageSteps)`` holding every intermediate image.
-    ``sheet`` is :func:`cut_out_sheet` of ``image`` where the caller has it already.
+    ``sheet`` is :func:`cut_out_sheet` of ``image`` and ``skew_deg`` :func:`estimate_skew` of the
+    sheet, where the caller has them already (the training renderer knows both of a clean render).
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"prepare_page expects uint8 RGB (H, W, 3), got {image.dtype} {image.shape}")
@@ -1315,7 +1317,7 @@ def prepare_page(image: np.ndarray, height: int, width: int, *, debug: bool = Fa
     if correct_geometry:
         page, steps.paper_corners = sheet if sheet is not None else cut_out_sheet(image)
         steps.images["paper"] = page
-        steps.skew_deg = estimate_skew(page)
+        steps.skew_deg = estimate_skew(page) if skew_deg is None else float(skew_deg)
         page = rotate_page(page, steps.skew_deg)
         steps.images["deskewed"] = page
         grid, plot = find_grid_box(page), find_plot_area(page)

@@ -170,8 +170,8 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
         if not hasattr(train_set, "draw"):
             raise ValueError(f"run '{run}': train.replay_pool draws from the synthetic stream; "
                              "it needs data.train_stream")
-        train_set = ReplayPool(train_set, pool["size"], pool["refresh"], num_workers=spec["train"].get("num_workers", 0),
-                               progress=progress)
+        train_set = ReplayPool(train_set, pool["size"], pool["refresh"], fresh_epochs=pool.get("fresh_epochs", 1),
+                               num_workers=spec["train"].get("num_workers", 0), progress=progress)
     val_set = make_dataset(params, work_dir, "val", train=False, with_image=with_image)
     tr = spec["train"]
     meta = {"model_name": spec["model"], "model_options": spec["model_options"], "labels": LABELS,

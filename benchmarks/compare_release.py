@@ -1,0 +1,123 @@
+"""A release candidate against the shipped model, on the same pages: should its weights replace the shipped ones?
+
+    python benchmarks/compare_release.py CANDIDATE_DIR [--baseline models/vizecgnet_image] [--test-records 1000]
+
+Both are shipped-model folders (``python -m vizecg.shipped_model best.pt DIR`` writes one from a
+release run). Each look of the model card (the synthetic test's first ``--test-records`` records as
+the paper page, the clinical 3x4 and the rhythm 12x1 layouts, phone photos of the paper page at
+severity 0.25 and 0.5) and the photographed A4 print at 0.5 is drawn once, at twice the input and
+read back by predict's ``prepare_page``; both models score the same arrays. Per look: macro and
+per-class AUROC of each, and the paired bootstrap interval of the difference in macro AUROC
+(candidate minus baseline). LUDB (real ECGs, external) is scored the same way in the paper look and
+reported beside, never used to decide.
+
+The decision rule is fixed here, before any candidate is scored: **replace** when the candidate's
+mean macro AUROC over the six synthetic looks is higher and no look is worse beyond its paired 95 %
+interval. AUROC only: F1 depends on thresholds, which are tuned after the decision
+(``vizecg.study.release_thresholds``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vizecg.contract import LABELS  # noqa: E402
+from vizecg.data.dataset import ECGDataset  # noqa: E402
+from vizecg.evaluation.bootstrap import AUROCMetric, bootstrap_ci, paired_difference_ci  # noqa: E402
+from vizecg.evaluation.metrics import per_class_auroc  # noqa: E402
+from vizecg.predict import load_classifier  # noqa: E402
+from vizecg.render.training import RouteMixRenderer  # noqa: E402
+from vizecg.study.shipped_card import card_renderer, conditions  # noqa: E402
+
+SHEET_PHOTO = "A4 print photographed on a desk, severity 0.5"
+
+
+def looks(height: int, width: int) -> dict[str, object]:
+    """Look name -> renderer: the model card's looks and the photographed print."""
+    out = {name: card_renderer(height, width, style, severity) for name, style, severity in conditions([0.25, 0.5])}
+    out[SHEET_PHOTO] = RouteMixRenderer(height, width, severity=0.5, render_scale=2.0).renderers["sheet_photo"]
+    return out
+
+
+def drawn_pages(path: Path, renderer, n: int | None, workers: int) -> tuple[torch.Tensor, np.ndarray]:
+    """(images (N, 3, H, W), labels (N, 6)) of the test split of ``path``, drawn once."""
+    dataset = ECGDataset(path, "test", decimate=4, image_renderer=renderer)
+    labels = dataset.labels
+    if n is not None and len(dataset) > n:
+        dataset, labels = Subset(dataset, range(n)), labels[:n]
+    loader = DataLoader(dataset, batch_size=32, num_workers=workers)
+    return torch.cat([batch["image"] for batch in loader]), np.asarray(labels)
+
+
+def scored(models: dict, images: torch.Tensor, labels: np.ndarray, n_boot: int) -> dict:
+    probs = {}
+    for name, classifier in models.items():
+        probs[name] = np.concatenate([classifier.probabilities(images[i:i + 64].numpy())
+                                      for i in range(0, len(images), 64)])
+    macro = AUROCMetric()
+    row = {"n": int(len(labels)), "positives": dict(zip(LABELS, labels.sum(0).astype(int).tolist()))}
+    for name, p in probs.items():
+        low, high = bootstrap_ci(labels, p, macro, n_boot=n_boot)
+        row[name] = {"macro_auroc": macro(labels, p), "ci": [low, high],
+                     "per_class_auroc": dict(zip(LABELS, np.round(per_class_auroc(labels, p), 4).tolist()))}
+    row["difference"] = paired_difference_ci(labels, probs["candidate"], probs["baseline"], macro, n_boot=n_boot)
+    return row
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("candidate", type=Path, help="shipped-model folder of the candidate")
+    parser.add_argument("--baseline", type=Path, default=Path("models/vizecgnet_image"))
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared/dataset.h5"))
+    parser.add_argument("--ludb", type=Path, default=Path("data/ludb/dataset.h5"),
+                        help="LUDB in the prepared layout (written by the model card stage; skipped when absent)")
+    parser.add_argument("--test-records", type=int, default=1000)
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("reports/metrics/release_candidate.json"))
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(2)
+    start = time.perf_counter()
+    models = {"candidate": load_classifier(args.candidate, device="cpu"),
+              "baseline": load_classifier(args.baseline, device="cpu")}
+    sizes = {(c.image_height, c.image_width) for c in models.values()}
+    if len(sizes) != 1:
+        raise SystemExit(f"the two models take different input sizes {sorted(sizes)}: no page can serve both")
+    height, width = sizes.pop()
+    result = {"command": "python benchmarks/compare_release.py " + " ".join(argv or sys.argv[1:]),
+              "candidate": str(args.candidate), "baseline": str(args.baseline), "synthetic test": {}, "LUDB": {}}
+    for name, renderer in looks(height, width).items():
+        images, labels = drawn_pages(args.prepared, renderer, args.test_records, args.workers)
+        result["synthetic test"][name] = row = scored(models, images, labels, args.n_boot)
+        print(f"{name}: candidate {row['candidate']['macro_auroc']:.3f}, baseline {row['baseline']['macro_auroc']:.3f}, "
+              f"difference {row['difference']['difference']:+.3f} {row['difference']['ci']}", flush=True)
+    if args.ludb.is_file():
+        images, labels = drawn_pages(args.ludb, card_renderer(height, width, "paper", 0.0), None, args.workers)
+        result["LUDB"]["paper (ecg_plot look)"] = row = scored(models, images, labels, args.n_boot)
+        print(f"LUDB paper: candidate {row['candidate']['macro_auroc']:.3f}, baseline "
+              f"{row['baseline']['macro_auroc']:.3f}", flush=True)
+    synthetic = result["synthetic test"].values()
+    means = {name: float(np.mean([row[name]["macro_auroc"] for row in synthetic])) for name in models}
+    worse = [look for look, row in result["synthetic test"].items() if row["difference"]["ci"][1] < 0]
+    result["decision"] = {"mean_macro_auroc": means, "looks_worse_beyond_ci": worse,
+                          "replace": bool(means["candidate"] > means["baseline"] and not worse),
+                          "rule": "replace when the mean macro AUROC over the synthetic looks is higher and no look "
+                                  "is worse beyond its paired 95% bootstrap interval"}
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(json.dumps(result["decision"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
