@@ -19,7 +19,6 @@ batches: ``--amp bf16``), beside float32 in the same process:
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vizecg.evaluation import describe_device  # noqa: E402
 from vizecg.models import create_model, list_models, model_entry  # noqa: E402
 from vizecg.models.model_card import (build_model_card, format_model_card, inference_paths,  # noqa: E402
                                       train_step_ms_per_sample)
@@ -53,20 +53,6 @@ class LeadSharedResNet18Reference(torch.nn.Module):
         return {"logits": self.classifier(features.reshape(batch, leads, -1).mean(dim=1))}
 
 
-def describe_device(device: torch.device, threads: int) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA, torch {torch.__version__})"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU {cpu}, torch.set_num_threads({threads}), torch {torch.__version__}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=("paper", "default", "tiny"), default="paper",
@@ -90,7 +76,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     names = args.models or list_models()
-    print(f"device: {describe_device(device, args.threads)}")
+    device_line = f"{describe_device(device)}, torch {torch.__version__}"
+    print(f"device: {device_line}")
 
     if not args.train_cost:
         samples = args.signal_samples or 4096
@@ -98,7 +85,7 @@ def main() -> None:
         print(f"preset: {args.preset}; signal (1, 12, {samples}); image (1, 3, {size[0]}, {size[1]})\n")
         rows = build_model_card(names, preset=args.preset, signal_samples=samples, image_size=size,
                                 repeats=args.repeats, device=device)
-        print(format_model_card(rows, describe_device(device, args.threads)))
+        print(format_model_card(rows, device_line))
         return
 
     samples = args.signal_samples or 1024
