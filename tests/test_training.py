@@ -163,6 +163,42 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     pd.testing.assert_frame_equal(straight.history[columns], resumed.history[columns])
 
 
+def test_a_run_carried_as_safetensors_and_json_resumes_as_if_never_moved(tmp_path):
+    """A run stopped on one machine, exported to committable files (no pickle), imported into an empty
+    folder elsewhere, finishes with the weights and history of a run that was never interrupted."""
+    import json
+
+    from vizecg.training.portable import export_run, import_run, main, read_portable
+
+    _, straight = _fit(tmp_path / "straight", epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path / "stopped", epochs=3, train=TinyECGSet(96, fail_at_epoch=2))
+    carried = tmp_path / "carried"
+    export_run(tmp_path / "stopped", carried)
+    assert not list(carried.glob("*.pt")) and (carried / "last.pt.safetensors").is_file()
+    assert (carried / "history.csv").read_bytes() == (tmp_path / "stopped" / "history.csv").read_bytes()
+    original = read_checkpoint(tmp_path / "stopped" / "last.pt")
+    restored = read_portable(carried / "last.pt.json")
+    assert type(restored["state_dict"]) is type(original["state_dict"])
+    assert restored["optimizer"]["state"].keys() == original["optimizer"]["state"].keys()  # integer keys stay ints
+    assert restored["optimizer"]["param_groups"][0]["betas"] == original["optimizer"]["param_groups"][0]["betas"]
+    assert main(["import", str(carried), str(tmp_path / "elsewhere")]) == 0
+    model, resumed = _fit(tmp_path / "elsewhere", epochs=3)
+    assert resumed.resumed_from_epoch == 2
+    _assert_same_weights(_weights(straight.last_path), _weights(resumed.last_path))
+    _assert_same_weights(_weights(straight.best_path), _weights(resumed.best_path))
+    # an altered tensors file or a missing one is named, never half-loaded
+    meta = json.loads((carried / "last.pt.json").read_text())
+    (carried / "last.pt.safetensors").write_bytes(b"x" + (carried / "last.pt.safetensors").read_bytes()[1:])
+    with pytest.raises(CheckpointError, match="sha256"):
+        read_portable(carried / "last.pt.json")
+    (carried / "last.pt.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        import_run(carried, tmp_path / "again")
+    assert meta["format"] == "vizecg-portable-checkpoint"
+    assert main(["export", str(tmp_path / "empty"), str(tmp_path / "out")]) == 2
+
+
 def test_finished_run_is_skipped_and_changed_config_refused(tmp_path):
     _, first = _fit(tmp_path / "run", epochs=2)
     stamp = first.last_path.stat().st_mtime_ns
