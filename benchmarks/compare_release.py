@@ -48,9 +48,9 @@ def looks(height: int, width: int) -> dict[str, object]:
     return out
 
 
-def drawn_pages(path: Path, renderer, n: int | None, workers: int) -> tuple[torch.Tensor, np.ndarray]:
-    """(images (N, 3, H, W), labels (N, 6)) of the test split of ``path``, drawn once."""
-    dataset = ECGDataset(path, "test", decimate=4, image_renderer=renderer)
+def drawn_pages(path: Path, renderer, n: int | None, workers: int, split: str = "test") -> tuple[torch.Tensor, np.ndarray]:
+    """(images (N, 3, H, W), labels (N, 6)) of ``split`` of ``path``, drawn once."""
+    dataset = ECGDataset(path, split, decimate=4, image_renderer=renderer)
     labels = dataset.labels
     if n is not None and len(dataset) > n:
         dataset, labels = Subset(dataset, range(n)), labels[:n]
@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("reports/metrics/release_candidate.json"))
+    parser.add_argument("--validation", action="store_true",
+                        help="score instead on the validation pages the release run selects its checkpoint on "
+                             "(the three routes, drawn as params.yaml's run sets them); no decision is made there")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(2)
@@ -96,6 +99,20 @@ def main(argv: list[str] | None = None) -> None:
     height, width = sizes.pop()
     result = {"command": "python benchmarks/compare_release.py " + " ".join(argv or sys.argv[1:]),
               "candidate": str(args.candidate), "baseline": str(args.baseline), "synthetic test": {}, "LUDB": {}}
+    if args.validation:
+        from vizecg.study.config import load_params, params_for_run
+        from vizecg.study.runs import image_renderer
+
+        release = params_for_run(load_params(profile="default"), "vizecgnet_release")
+        images, labels = drawn_pages(args.prepared, image_renderer(release, train=False, split="val"), None,
+                                     args.workers, split="val")
+        result = {**result, "validation (routes)": scored(models, images, labels, args.n_boot)}
+        for name in models:
+            row = result["validation (routes)"][name]
+            print(f"validation, {name}: macro {row['macro_auroc']:.3f} {row['per_class_auroc']}", flush=True)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1))
+        return
     for name, renderer in looks(height, width).items():
         images, labels = drawn_pages(args.prepared, renderer, args.test_records, args.workers)
         result["synthetic test"][name] = row = scored(models, images, labels, args.n_boot)
