@@ -35,7 +35,7 @@ from vizecg.data.dataset import ECGDataset  # noqa: E402
 from vizecg.evaluation.bootstrap import AUROCMetric, bootstrap_ci, paired_difference_ci  # noqa: E402
 from vizecg.evaluation.metrics import per_class_auroc  # noqa: E402
 from vizecg.predict import load_classifier  # noqa: E402
-from vizecg.render.training import RouteMixRenderer  # noqa: E402
+from vizecg.render.training import VALIDATION_ROUTES, RouteMixRenderer  # noqa: E402
 from vizecg.study.shipped_card import card_renderer, conditions  # noqa: E402
 
 SHEET_PHOTO = "A4 print photographed on a desk, severity 0.5"
@@ -48,14 +48,17 @@ def looks(height: int, width: int) -> dict[str, object]:
     return out
 
 
-def drawn_pages(path: Path, renderer, n: int | None, workers: int, split: str = "test") -> tuple[torch.Tensor, np.ndarray]:
-    """(images (N, 3, H, W), labels (N, 6)) of ``split`` of ``path``, drawn once."""
+def drawn_pages(path: Path, renderer, n: int | None, workers: int, split: str = "test",
+                with_rows: bool = False):
+    """(images (N, 3, H, W), labels (N, 6)) of ``split`` of ``path``, drawn once (and the records' file
+    rows, which pick a route-mixing renderer's route, with ``with_rows``)."""
     dataset = ECGDataset(path, split, decimate=4, image_renderer=renderer)
     labels = dataset.labels
     if n is not None and len(dataset) > n:
         dataset, labels = Subset(dataset, range(n)), labels[:n]
-    loader = DataLoader(dataset, batch_size=32, num_workers=workers)
-    return torch.cat([batch["image"] for batch in loader]), np.asarray(labels)
+    batches = list(DataLoader(dataset, batch_size=32, num_workers=workers))
+    out = torch.cat([batch["image"] for batch in batches]), np.asarray(labels)
+    return (*out, torch.cat([batch["index"] for batch in batches]).numpy()) if with_rows else out
 
 
 def scored(models: dict, images: torch.Tensor, labels: np.ndarray, n_boot: int) -> dict:
@@ -104,12 +107,18 @@ def main(argv: list[str] | None = None) -> None:
         from vizecg.study.runs import image_renderer
 
         release = params_for_run(load_params(profile="default"), "vizecgnet_release")
-        images, labels = drawn_pages(args.prepared, image_renderer(release, train=False, split="val"), None,
-                                     args.workers, split="val")
-        result = {**result, "validation (routes)": scored(models, images, labels, args.n_boot)}
-        for name in models:
-            row = result["validation (routes)"][name]
-            print(f"validation, {name}: macro {row['macro_auroc']:.3f} {row['per_class_auroc']}", flush=True)
+        renderer = image_renderer(release, train=False, split="val")
+        images, labels, rows = drawn_pages(args.prepared, renderer, None, args.workers, split="val", with_rows=True)
+        result["validation (routes)"] = {"all routes": scored(models, images, labels, args.n_boot)}
+        routes = np.array([renderer.route(row) for row in rows])
+        for route in VALIDATION_ROUTES:
+            part = routes == route
+            result["validation (routes)"][route] = scored(models, images[torch.from_numpy(part)], labels[part],
+                                                          args.n_boot)
+        for look, entry in result["validation (routes)"].items():
+            for name in models:
+                print(f"validation, {look}, {name}: macro {entry[name]['macro_auroc']:.3f} "
+                      f"{entry[name]['per_class_auroc']}", flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))
         return

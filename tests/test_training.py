@@ -199,6 +199,26 @@ def test_a_run_carried_as_safetensors_and_json_resumes_as_if_never_moved(tmp_pat
     assert main(["export", str(tmp_path / "empty"), str(tmp_path / "out")]) == 2
 
 
+def test_monitored_paths_are_scored_on_the_validation_pass_itself(tmp_path):
+    """A monitored input path (a multimodal model's teacher) is scored on the batches the validation
+    already draws: every validation record is read once per epoch, and the path scores what its own
+    pass over the same records would."""
+
+    class CountingSet(TinyECGSet):
+        reads = 0
+
+        def __getitem__(self, index: int) -> dict:
+            CountingSet.reads += 1
+            return super().__getitem__(index)
+
+    val = CountingSet(48, seed=1, augment=False)
+    torch.manual_seed(0)
+    result = fit(TinyNet(), BCELoss(), TinyECGSet(96), val, out_dir=tmp_path, epochs=2, batch_size=16, lr=1e-2,
+                 inputs=("signal",), monitor_inputs={"again": ("signal",)}, seed=3, progress=False)
+    assert CountingSet.reads == 2 * len(val)
+    np.testing.assert_allclose(result.history["val_auroc_again"], result.history["val_auroc"], rtol=0, atol=0)
+
+
 def test_finished_run_is_skipped_and_changed_config_refused(tmp_path):
     _, first = _fit(tmp_path / "run", epochs=2)
     stamp = first.last_path.stat().st_mtime_ns

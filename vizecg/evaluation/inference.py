@@ -83,18 +83,24 @@ class InferenceOutputs:
     loss_sum: float = 0.0          # sum over records of the loss (when a loss_fn was given)
     loss_parts_sum: dict = field(default_factory=dict)
     n: int = 0
+    also_probs: dict = field(default_factory=dict)  # name -> (N, C) probabilities of each further input path
 
 
 @torch.inference_mode()
 def run_inference(model: nn.Module, batches: Iterable[dict], *, inputs: Sequence[str],
                   device: torch.device | str, autocast_dtype: torch.dtype | None = None,
                   channels_last: bool = False, loss_fn: nn.Module | None = None,
-                  progress: bool = False, desc: str = "predict", total: int | None = None) -> InferenceOutputs:
+                  progress: bool = False, desc: str = "predict", total: int | None = None,
+                  also_inputs: dict[str, Sequence[str]] | None = None) -> InferenceOutputs:
     """Run ``model`` in eval mode over ``batches``; collect probabilities (and the loss if asked).
 
-    The model's train/eval mode is restored afterwards.
+    ``also_inputs`` names further input paths scored on the same batches (``also_probs``), e.g. a
+    multimodal model's signal stream beside its image-only output: one pass, so pages drawn on the
+    fly are drawn once. The model's train/eval mode is restored afterwards.
     """
     inputs = validate_input_names(inputs)
+    also_inputs = {name: validate_input_names(path) for name, path in (also_inputs or {}).items()}
+    also_probs: dict[str, list[np.ndarray]] = {name: [] for name in also_inputs}
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -110,6 +116,10 @@ def run_inference(model: nn.Module, batches: Iterable[dict], *, inputs: Sequence
             logits = outputs["logits"]
             size = logits.shape[0]
             probs.append(torch.sigmoid(logits).cpu().numpy())
+            for name, path in also_inputs.items():
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                    other = model(**model_inputs(batch, path, device, channels_last=channels_last))
+                also_probs[name].append(torch.sigmoid(float_outputs(other)["logits"]).cpu().numpy())
             if "index" in batch:
                 indices.append(np.asarray(batch["index"]).reshape(-1))
             else:
@@ -131,7 +141,9 @@ def run_inference(model: nn.Module, batches: Iterable[dict], *, inputs: Sequence
         indices=np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
         probs=np.concatenate(probs).astype(np.float32) if probs else np.zeros((0, n_classes), np.float32),
         targets=np.concatenate(targets) if targets else None,
-        loss_sum=loss_sum, loss_parts_sum=parts_sum, n=n)
+        loss_sum=loss_sum, loss_parts_sum=parts_sum, n=n,
+        also_probs={name: np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, n_classes), np.float32)
+                    for name, parts in also_probs.items()})
 
 
 def predict_probs(model: nn.Module, dataset: Dataset, *, inputs: Sequence[str], batch_size: int,

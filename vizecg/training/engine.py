@@ -461,15 +461,11 @@ def _run_epoch(*, epoch, epochs, seed, context, model, ddp_model, eval_model, lo
         del batches  # shuts the epoch's workers down (unused trailing micro-batches included)
     train_seconds = time.perf_counter() - loop_start
 
+    # the monitored paths ride on the same pass: validation pages drawn on the fly are drawn once
     val = run_inference(eval_model, val_loader, inputs=val_inputs, device=device, autocast_dtype=autocast_dtype,
                         channels_last=channels_last, loss_fn=loss_fn, progress=show, desc="validate",
-                        total=len(val_loader))
-    monitored = {}
-    for name, path_inputs in monitor_inputs.items():
-        result = run_inference(eval_model, val_loader, inputs=path_inputs, device=device,
-                               autocast_dtype=autocast_dtype, channels_last=channels_last, progress=show,
-                               desc=f"validate {name}", total=len(val_loader))
-        monitored[name] = (result.probs, result.targets)
+                        total=len(val_loader), also_inputs=monitor_inputs)
+    monitored = {name: (val.also_probs[name], val.targets) for name in monitor_inputs}
     shards = distributed.all_gather_objects({"monitored": monitored,
         "loss_sum": loss_sum, "parts_sum": parts_sum, "n": n_seen, "wait": wait, "train_seconds": train_seconds,
         "val_probs": val.probs, "val_targets": val.targets, "val_loss_sum": val.loss_sum,
