@@ -48,17 +48,37 @@ def looks(height: int, width: int) -> dict[str, object]:
     return out
 
 
-def drawn_pages(path: Path, renderer, n: int | None, workers: int, split: str = "test",
-                with_rows: bool = False):
-    """(images (N, 3, H, W), labels (N, 6)) of ``split`` of ``path``, drawn once (and the records' file
-    rows, which pick a route-mixing renderer's route, with ``with_rows``)."""
+def drawn_pages(path: Path, renderer, n: int | None, workers: int,
+                split: str = "test") -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """(images (N, 3, H, W), labels (N, 6), file rows (N,)) of ``split`` of ``path``, drawn once; the
+    row is what picks a route-mixing renderer's route."""
     dataset = ECGDataset(path, split, decimate=4, image_renderer=renderer)
     labels = dataset.labels
     if n is not None and len(dataset) > n:
         dataset, labels = Subset(dataset, range(n)), labels[:n]
     batches = list(DataLoader(dataset, batch_size=32, num_workers=workers))
-    out = torch.cat([batch["image"] for batch in batches]), np.asarray(labels)
-    return (*out, torch.cat([batch["index"] for batch in batches]).numpy()) if with_rows else out
+    return (torch.cat([batch["image"] for batch in batches]), np.asarray(labels),
+            torch.cat([batch["index"] for batch in batches]).numpy())
+
+
+def validation_by_route(models: dict, prepared: Path, workers: int, n_boot: int) -> dict:
+    """Both models on the release run's validation pages, over all routes and per route."""
+    from vizecg.study.config import load_params, params_for_run
+    from vizecg.study.runs import image_renderer
+
+    release = params_for_run(load_params(profile="default"), "vizecgnet_release")
+    renderer = image_renderer(release, train=False, split="val")
+    images, labels, rows = drawn_pages(prepared, renderer, None, workers, split="val")
+    out = {"all routes": scored(models, images, labels, n_boot)}
+    routes = np.array([renderer.route(row) for row in rows])
+    for route in VALIDATION_ROUTES:
+        part = routes == route
+        out[route] = scored(models, images[torch.from_numpy(part)], labels[part], n_boot)
+    for look, entry in out.items():
+        for name in models:
+            print(f"validation, {look}, {name}: macro {entry[name]['macro_auroc']:.3f} "
+                  f"{entry[name]['per_class_auroc']}", flush=True)
+    return out
 
 
 def scored(models: dict, images: torch.Tensor, labels: np.ndarray, n_boot: int) -> dict:
@@ -74,6 +94,29 @@ def scored(models: dict, images: torch.Tensor, labels: np.ndarray, n_boot: int) 
                      "per_class_auroc": dict(zip(LABELS, np.round(per_class_auroc(labels, p), 4).tolist()))}
     row["difference"] = paired_difference_ci(labels, probs["candidate"], probs["baseline"], macro, n_boot=n_boot)
     return row
+
+
+def score_test_looks(models: dict, args: argparse.Namespace, height: int, width: int) -> dict:
+    """Both models on the synthetic test looks and LUDB, and the decision of the rule in the docstring."""
+    result: dict = {"synthetic test": {}, "LUDB": {}}
+    for name, renderer in looks(height, width).items():
+        images, labels, _ = drawn_pages(args.prepared, renderer, args.test_records, args.workers)
+        result["synthetic test"][name] = row = scored(models, images, labels, args.n_boot)
+        print(f"{name}: candidate {row['candidate']['macro_auroc']:.3f}, baseline {row['baseline']['macro_auroc']:.3f}, "
+              f"difference {row['difference']['difference']:+.3f} {row['difference']['ci']}", flush=True)
+    if args.ludb.is_file():
+        images, labels, _ = drawn_pages(args.ludb, card_renderer(height, width, "paper", 0.0), None, args.workers)
+        result["LUDB"]["paper (ecg_plot look)"] = row = scored(models, images, labels, args.n_boot)
+        print(f"LUDB paper: candidate {row['candidate']['macro_auroc']:.3f}, baseline "
+              f"{row['baseline']['macro_auroc']:.3f}", flush=True)
+    synthetic = result["synthetic test"].values()
+    means = {name: float(np.mean([row[name]["macro_auroc"] for row in synthetic])) for name in models}
+    worse = [look for look, row in result["synthetic test"].items() if row["difference"]["ci"][1] < 0]
+    result["decision"] = {"mean_macro_auroc": means, "looks_worse_beyond_ci": worse,
+                          "replace": bool(means["candidate"] > means["baseline"] and not worse),
+                          "rule": "replace when the mean macro AUROC over the synthetic looks is higher and no look "
+                                  "is worse beyond its paired 95% bootstrap interval"}
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,48 +144,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"the two models take different input sizes {sorted(sizes)}: no page can serve both")
     height, width = sizes.pop()
     result = {"command": "python benchmarks/compare_release.py " + " ".join(argv or sys.argv[1:]),
-              "candidate": str(args.candidate), "baseline": str(args.baseline), "synthetic test": {}, "LUDB": {}}
+              "candidate": str(args.candidate), "baseline": str(args.baseline)}
     if args.validation:
-        from vizecg.study.config import load_params, params_for_run
-        from vizecg.study.runs import image_renderer
-
-        release = params_for_run(load_params(profile="default"), "vizecgnet_release")
-        renderer = image_renderer(release, train=False, split="val")
-        images, labels, rows = drawn_pages(args.prepared, renderer, None, args.workers, split="val", with_rows=True)
-        result["validation (routes)"] = {"all routes": scored(models, images, labels, args.n_boot)}
-        routes = np.array([renderer.route(row) for row in rows])
-        for route in VALIDATION_ROUTES:
-            part = routes == route
-            result["validation (routes)"][route] = scored(models, images[torch.from_numpy(part)], labels[part],
-                                                          args.n_boot)
-        for look, entry in result["validation (routes)"].items():
-            for name in models:
-                print(f"validation, {look}, {name}: macro {entry[name]['macro_auroc']:.3f} "
-                      f"{entry[name]['per_class_auroc']}", flush=True)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1))
-        return
-    for name, renderer in looks(height, width).items():
-        images, labels = drawn_pages(args.prepared, renderer, args.test_records, args.workers)
-        result["synthetic test"][name] = row = scored(models, images, labels, args.n_boot)
-        print(f"{name}: candidate {row['candidate']['macro_auroc']:.3f}, baseline {row['baseline']['macro_auroc']:.3f}, "
-              f"difference {row['difference']['difference']:+.3f} {row['difference']['ci']}", flush=True)
-    if args.ludb.is_file():
-        images, labels = drawn_pages(args.ludb, card_renderer(height, width, "paper", 0.0), None, args.workers)
-        result["LUDB"]["paper (ecg_plot look)"] = row = scored(models, images, labels, args.n_boot)
-        print(f"LUDB paper: candidate {row['candidate']['macro_auroc']:.3f}, baseline "
-              f"{row['baseline']['macro_auroc']:.3f}", flush=True)
-    synthetic = result["synthetic test"].values()
-    means = {name: float(np.mean([row[name]["macro_auroc"] for row in synthetic])) for name in models}
-    worse = [look for look, row in result["synthetic test"].items() if row["difference"]["ci"][1] < 0]
-    result["decision"] = {"mean_macro_auroc": means, "looks_worse_beyond_ci": worse,
-                          "replace": bool(means["candidate"] > means["baseline"] and not worse),
-                          "rule": "replace when the mean macro AUROC over the synthetic looks is higher and no look "
-                                  "is worse beyond its paired 95% bootstrap interval"}
+        result["validation (routes)"] = validation_by_route(models, args.prepared, args.workers, args.n_boot)
+    else:
+        result.update(score_test_looks(models, args, height, width))
+        print(json.dumps(result["decision"], indent=1))
     result["seconds"] = round(time.perf_counter() - start, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
-    print(json.dumps(result["decision"], indent=1))
 
 
 if __name__ == "__main__":

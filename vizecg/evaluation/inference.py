@@ -109,17 +109,17 @@ def run_inference(model: nn.Module, batches: Iterable[dict], *, inputs: Sequence
     gc.collect()  # see vizecg.training.engine: no dead loader iterator may reach forked workers
     try:
         for batch in tqdm(batches, desc=desc, total=total, disable=not progress, leave=False):
-            kwargs = model_inputs(batch, inputs, device, channels_last=channels_last)
-            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                outputs = model(**kwargs)
-            outputs = float_outputs(outputs)
+            def forward(path: Sequence[str]) -> dict:
+                kwargs = model_inputs(batch, path, device, channels_last=channels_last)
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                    return float_outputs(model(**kwargs))
+
+            outputs = forward(inputs)
             logits = outputs["logits"]
             size = logits.shape[0]
             probs.append(torch.sigmoid(logits).cpu().numpy())
             for name, path in also_inputs.items():
-                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                    other = model(**model_inputs(batch, path, device, channels_last=channels_last))
-                also_probs[name].append(torch.sigmoid(float_outputs(other)["logits"]).cpu().numpy())
+                also_probs[name].append(torch.sigmoid(forward(path)["logits"]).cpu().numpy())
             if "index" in batch:
                 indices.append(np.asarray(batch["index"]).reshape(-1))
             else:

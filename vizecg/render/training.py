@@ -299,10 +299,10 @@ def prepared_page(page: np.ndarray, height: int, width: int, *, clean_render: bo
 
     ``clean_render``: ``page`` is a render without artifacts, so it fills its frame and stands
     upright; the sheet finder and the skew estimate are skipped and their answers for such a
-    page (no sheet, no skew) given instead. Why: those two steps are 80 of the 100 ms a clean
-    page costs at twice the 128 x 357 input, and on clean renders they find nothing (no sheet
-    and a skew of exactly 0 on 300 of 300 pages of every layout and style), so the result is the
-    same pixels at a fifth of the cost; ``tests/test_image_learning.py`` holds a sample of pages
+    page (no sheet, no skew) given instead. Why: those two steps are most of what a clean page
+    costs at twice the 128 x 357 input, and on clean renders they find nothing (no sheet and a
+    skew of exactly 0 on 300 of 300 pages of every layout and style), so the result is the same
+    pixels at about a quarter of the cost (``benchmarks/bench_deployed_pages.py``: 167 -> 38 ms); ``tests/test_image_learning.py`` holds a sample of pages
     of every layout to that equality, so a change of the finders that breaks it fails there.
     """
     from vizecg.page_reader import PageReadError, limit_resolution, prepare_page
