@@ -145,6 +145,7 @@ def test_release_run_trains_on_the_deployed_path_and_its_stage_is_frozen() -> No
     # over 50,000 distinct pages, which the learning curves need before 1dAVb is learnt
     assert release["input"]["curriculum"][0] == pool["fresh_epochs"]
     assert pool["fresh_epochs"] * pool["size"] > 50_000
+    assert image_renderer(release, train=True).clean_style == "random"  # those clean pages in every layout
     assert release_train["epochs"] > release["input"]["curriculum"][1] + 1  # epochs left at the full look
     assert params_for_run(params, "vizecgnet") is params  # runs without overrides train as before
     stage = STAGES["release"]

@@ -78,7 +78,8 @@ def image_renderer(params: dict, *, train: bool, seed: int | None = None, split:
                                      randomize_style=inp["train_style"] == "random",
                                      artifact_severity=severity, seed=seed,
                                      curriculum=None if curriculum is None else tuple(curriculum),
-                                     sheet_photo_share=inp.get("sheet_photo_share", 0.0), **deployed)
+                                     sheet_photo_share=inp.get("sheet_photo_share", 0.0),
+                                     clean_style=inp.get("clean_style", "fixed"), **deployed)
     return TrainingImageRenderer(inp["image_height"], inp["image_width"], randomize_style=False,
                                  artifact_severity=0.0, seed=seed, **deployed)
 
