@@ -145,16 +145,19 @@ def test_curriculum_starts_clean_and_ramps_to_the_full_mix() -> None:
 
 def test_clean_pages_of_the_curriculum_can_take_every_layout() -> None:
     from vizecg.render.draw import render_ecg
+    from vizecg.render.style import LAYOUTS
     from vizecg.render.training import sample_style
 
     signal = generate(1, seed=1)[0][0]
     options = dict(randomize_style=True, artifact_severity=(0.2, 0.8), curriculum=(2, 4))
     fixed = TrainingImageRenderer(64, 178, **options)
     varied = TrainingImageRenderer(64, 178, clean_style="random", **options)
-    looks = [varied._look(i, 1) for i in range(60)]
+    looks = [varied._look(i, 1) for i in range(100)]
     assert all(severity == 0.0 for _, severity, _, _ in looks)  # still clean before start_epoch
-    assert {style.layout for style, *_ in looks} >= {"2x6", "3x4", "12x1"}  # in every layout
-    assert {fixed.style_for(i, 1) for i in range(60)} == {fixed.style}
+    assert {style.layout for style, *_ in looks} == set(LAYOUTS)  # in every layout
+    assert {fixed.style_for(i, 1) for i in range(100)} == {fixed.style}
+    with pytest.raises(ValueError, match="need backend='fast'"):
+        TrainingImageRenderer(64, 178, clean_style="random", backend="ecg_plot")
     # the clean page is the sampled style drawn as it is, without artifacts
     style_rng = np.random.default_rng([0, 3, 1]).spawn(5)[0]
     np.testing.assert_array_equal(varied(signal, 3, epoch=1),

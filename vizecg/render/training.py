@@ -149,7 +149,8 @@ class TrainingImageRenderer:
         if clean_style not in CLEAN_STYLES:
             raise ValueError(f"clean_style must be one of {CLEAN_STYLES}, got {clean_style!r}")
         if backend == "ecg_plot" and (randomize_style or clean_style == "random"):
-            raise ValueError("randomize_style needs backend='fast' (ecg_plot draws only its own page)")
+            raise ValueError("randomize_style and clean_style='random' need backend='fast' (ecg_plot draws only its "
+                             "own page)")
         if page_preparation not in PAGE_PREPARATIONS:
             raise ValueError(f"page_preparation must be one of {PAGE_PREPARATIONS}, got {page_preparation!r}")
         if not 1.0 <= float(render_scale) <= 8.0:
