@@ -186,3 +186,27 @@ def test_reports_name_no_machine_paths() -> None:
     committed = [p for p in Path("reports").rglob("*.html")
                  if re.search(r"(?:site|dist)-packages/", p.read_text(encoding="utf-8"))]
     assert not committed, committed
+
+
+def test_run_fingerprint_holds_only_what_changes_the_weights() -> None:
+    """A changed worker count, device or real-data folder keeps a finished run (the fingerprint
+    decides whether ``train_run`` reuses it); a changed epoch count or page size retrains."""
+    import copy
+
+    from vizecg.study.config import load_params, run_spec
+    from vizecg.study.runs import _run_fingerprint
+
+    params = load_params(profile="default")
+    spec = run_spec(params, "vizecgnet")
+    base = _run_fingerprint(params, spec)
+    neutral = copy.deepcopy(params)
+    neutral["data"]["real_data_dir"] = "elsewhere"
+    neutral_spec = copy.deepcopy(spec)
+    neutral_spec["train"].update(num_workers=7, device="cuda")
+    assert _run_fingerprint(neutral, neutral_spec) == base
+    longer = copy.deepcopy(spec)
+    longer["train"]["epochs"] += 1
+    taller = copy.deepcopy(params)
+    taller["input"]["image_height"] += 8
+    assert _run_fingerprint(params, longer) != base
+    assert _run_fingerprint(taller, spec) != base
