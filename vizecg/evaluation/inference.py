@@ -108,18 +108,18 @@ def run_inference(model: nn.Module, batches: Iterable[dict], *, inputs: Sequence
     loss_sum, parts_sum, n, position = 0.0, {}, 0, 0
     gc.collect()  # see vizecg.training.engine: no dead loader iterator may reach forked workers
     try:
-        for batch in tqdm(batches, desc=desc, total=total, disable=not progress, leave=False):
-            def forward(path: Sequence[str]) -> dict:
-                kwargs = model_inputs(batch, path, device, channels_last=channels_last)
-                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                    return float_outputs(model(**kwargs))
+        def forward(batch: dict, path: Sequence[str]) -> dict:
+            kwargs = model_inputs(batch, path, device, channels_last=channels_last)
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                return float_outputs(model(**kwargs))
 
-            outputs = forward(inputs)
+        for batch in tqdm(batches, desc=desc, total=total, disable=not progress, leave=False):
+            outputs = forward(batch, inputs)
             logits = outputs["logits"]
             size = logits.shape[0]
             probs.append(torch.sigmoid(logits).cpu().numpy())
             for name, path in also_inputs.items():
-                also_probs[name].append(torch.sigmoid(forward(path)["logits"]).cpu().numpy())
+                also_probs[name].append(torch.sigmoid(forward(batch, path)["logits"]).cpu().numpy())
             if "index" in batch:
                 indices.append(np.asarray(batch["index"]).reshape(-1))
             else:
@@ -137,13 +137,15 @@ def run_inference(model: nn.Module, batches: Iterable[dict], *, inputs: Sequence
     finally:
         model.train(was_training)
     n_classes = probs[0].shape[1] if probs else 0
+
+    def stacked(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, n_classes), np.float32)
+
     return InferenceOutputs(
         indices=np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
-        probs=np.concatenate(probs).astype(np.float32) if probs else np.zeros((0, n_classes), np.float32),
-        targets=np.concatenate(targets) if targets else None,
+        probs=stacked(probs), targets=np.concatenate(targets) if targets else None,
         loss_sum=loss_sum, loss_parts_sum=parts_sum, n=n,
-        also_probs={name: np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, n_classes), np.float32)
-                    for name, parts in also_probs.items()})
+        also_probs={name: stacked(parts) for name, parts in also_probs.items()})
 
 
 def predict_probs(model: nn.Module, dataset: Dataset, *, inputs: Sequence[str], batch_size: int,

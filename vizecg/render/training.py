@@ -315,8 +315,9 @@ def prepared_page(page: np.ndarray, height: int, width: int, *, clean_render: bo
     page (no sheet, no skew) given instead. Why: those two steps are most of what a clean page
     costs at twice the 128 x 357 input, and on clean renders they find nothing (no sheet and a
     skew of exactly 0 on 300 of 300 pages of every layout and style), so the result is the same
-    pixels at about a quarter of the cost (``benchmarks/bench_deployed_pages.py``: 167 -> 38 ms); ``tests/test_image_learning.py`` holds a sample of pages
-    of every layout to that equality, so a change of the finders that breaks it fails there.
+    pixels at about a quarter of the cost (``benchmarks/bench_deployed_pages.py``: 167 -> 38 ms);
+    ``tests/test_image_learning.py`` holds a sample of pages of every layout to that equality, so
+    a change of the finders that breaks it fails there.
     """
     from vizecg.page_reader import PageReadError, limit_resolution, prepare_page
 
