@@ -30,6 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vizecg.contract import LABELS  # noqa: E402
+from vizecg.data.ecg_measurements import MEASUREMENT_TARGETS  # noqa: E402
 from vizecg.data.stream import SyntheticStreamDataset  # noqa: E402
 from vizecg.models import create_loss, create_model  # noqa: E402
 from vizecg.render.training import TrainingImageRenderer  # noqa: E402
@@ -51,13 +52,20 @@ CONFIGS = {
 #: model and loss options from params.yaml, the teacher distilling into the image stream), clean
 #: paper-look pages drawn at twice the input and read back by predict's prepare_page, validated
 #: image-only on pages read the same way.
-#: name -> (image height, image width, params.yaml run, clean pages in every layout and style)
+#: name -> (image height, image width, params.yaml run or None for the width-16 ResNet18 image-only,
+#: clean pages in every layout and style, weight of the auxiliary measurement loss or 0)
 DEPLOYED_CONFIGS = {
-    "vizecgnet_release_deployed_128x357": (128, 357, "vizecgnet_release", False),
+    "vizecgnet_release_deployed_128x357": (128, 357, "vizecgnet_release", False, 0.0),
     # the same clean pages in randomised styles (every layout, grid and ink), still without artifacts:
     # a release run whose clean phase was the paper look alone read the 3x4 and 12x1 layouts at 0.73
     # and 0.69 macro AUROC (reports/metrics/release_candidate.json)
-    "vizecgnet_release_deployed_any_style_128x357": (128, 357, "vizecgnet_release", True),
+    "vizecgnet_release_deployed_any_style_128x357": (128, 357, "vizecgnet_release", True, 0.0),
+    # the plain ResNet18 on those pages: which of the two differences from the ResNet18 curves, the
+    # network (with its distillation) or the pages, keeps VizECGNet from learning 1dAVb
+    "resnet18_deployed_any_style_128x357": (128, 357, None, True, 0.0),
+    # VizECGNet asked to read each class's defining measurement off the page as well (PR, QRS,
+    # heart rate, RR irregularity, P waves; vizecg.models.losses.MeasurementLoss)
+    "vizecgnet_release_deployed_any_style_measurements_128x357": (128, 357, "vizecgnet_release", True, 1.0),
 }
 TRAIN_SEED, VAL_SEED = 11, 12  # not the study's data seed (0), so nothing here sees its val/test records
 
@@ -65,14 +73,22 @@ TRAIN_SEED, VAL_SEED = 11, 12  # not the study's data seed (0), so nothing here 
 def _model_and_pages(name: str, seed: int):
     """(model, loss, renderer, train inputs, validation inputs, monitored inputs) of configuration ``name``."""
     if name in DEPLOYED_CONFIGS:
-        from vizecg.study.config import load_params, params_for_run
-        from vizecg.study.runs import build_run_model
+        from vizecg.study.config import load_params, params_for_run, run_spec
 
-        height, width, run, any_style = DEPLOYED_CONFIGS[name]
-        params = params_for_run(load_params(profile="default"), run)
-        model, loss_fn, _ = build_run_model(params, run)
+        height, width, run, any_style, measurement_weight = DEPLOYED_CONFIGS[name]
         renderer = TrainingImageRenderer(height, width, seed=seed, page_preparation="predict", render_scale=2.0,
                                          randomize_style=any_style)
+        measurements = {"measurement_outputs": len(MEASUREMENT_TARGETS)} if measurement_weight else {}
+        if run is None:
+            torch.manual_seed(seed)
+            model = create_model("resnet18", base_width=16, stem_stride=2, **measurements)
+            return (model, create_loss(model, measurement_weight=measurement_weight), renderer, ("image",),
+                    ("image",), None)
+        params = params_for_run(load_params(profile="default"), run)
+        spec = run_spec(params, run)
+        torch.manual_seed(params["train"]["seed"])
+        model = create_model(spec["model"], num_classes=len(LABELS), **spec["model_options"], **measurements)
+        loss_fn = create_loss(model, **spec["loss_options"], measurement_weight=measurement_weight)
         return model, loss_fn, renderer, ("signal", "image"), ("image",), {"signal": ("signal",)}
     height, width, base_width, stem = CONFIGS[name]
     torch.manual_seed(seed)
@@ -85,7 +101,8 @@ def run_config(name: str, *, records: int, epochs: int, val_records: int, batch_
                num_workers: int, seed: int, work_dir: Path | None = None) -> list[dict]:
     model, loss_fn, renderer, inputs, val_inputs, monitor = _model_and_pages(name, seed)
     train = SyntheticStreamDataset(records, stream_seed=TRAIN_SEED, image_renderer=renderer, decimate=4,
-                                   gain_augment=(0.5, 2.0), seed=seed)
+                                   gain_augment=(0.5, 2.0), seed=seed,
+                                   measurement_targets=hasattr(loss_fn, "extra_targets"))
     val = SyntheticStreamDataset(val_records, stream_seed=VAL_SEED, image_renderer=renderer, decimate=4,
                                  seed=seed, distinct_epochs=False)
     start = time.perf_counter()
@@ -168,9 +185,12 @@ def main(argv: list[str] | None = None) -> None:
 
     def describe(name: str) -> dict:
         if name in DEPLOYED_CONFIGS:
-            height, width, run, any_style = DEPLOYED_CONFIGS[name]
+            height, width, run, any_style, measurement_weight = DEPLOYED_CONFIGS[name]
             look = "clean pages in randomised styles (every layout)" if any_style else "clean paper look"
-            return {"height": height, "width": width, "model": "vizecgnet", "run": run,
+            network = {"model": "vizecgnet", "run": run} if run else {"model": "resnet18", "base_width": 16}
+            if measurement_weight:
+                network["measurement_weight"] = measurement_weight
+            return {"height": height, "width": width, **network,
                     "pages": f"{look} drawn at 2x, read back by prepare_page; image-only validation"}
         height, width, base_width, stem = CONFIGS[name]
         return {"height": height, "width": width, "base_width": base_width, "stem_stride": stem}

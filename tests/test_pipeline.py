@@ -146,6 +146,10 @@ def test_release_run_trains_on_the_deployed_path_and_its_stage_is_frozen() -> No
     assert release["input"]["curriculum"][0] == pool["fresh_epochs"]
     assert pool["fresh_epochs"] * pool["size"] > 50_000
     assert image_renderer(release, train=True).clean_style == "random"  # those clean pages in every layout
+    # the image stream reads the measurements too, and its loss asks for them
+    from vizecg.study.runs import build_run_model
+    model, loss_fn, _ = build_run_model(release, "vizecgnet_release")
+    assert model.measurement_outputs == 5 and loss_fn.extra_targets == ("measurements",)
     assert release_train["epochs"] > release["input"]["curriculum"][1] + 1  # epochs left at the full look
     assert params_for_run(params, "vizecgnet") is params  # runs without overrides train as before
     stage = STAGES["release"]

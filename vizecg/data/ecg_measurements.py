@@ -281,6 +281,30 @@ def measure_records(signals: np.ndarray, *, progress: bool = False) -> pd.DataFr
     return pd.DataFrame(rows, columns=[f for f in RecordMeasurements.__dataclass_fields__])
 
 
+#: The measurements a network can be asked to read off a page besides the labels (auxiliary
+#: targets, :class:`vizecg.models.losses.MeasurementLoss`): field -> (centre, scale). Each is the
+#: measurement that defines one or more classes (PR: 1dAVb; QRS: the bundle branch blocks; heart
+#: rate: SB, ST; RR irregularity and P-wave presence: AF), standardised by fixed constants (a
+#: typical value and spread, not fitted to any data set) so that one Huber loss suits all five.
+MEASUREMENT_TARGETS: dict[str, tuple[float, float]] = {
+    "pr_interval_ms": (170.0, 40.0),
+    "qrs_duration_ms": (100.0, 30.0),
+    "heart_rate_bpm": (75.0, 25.0),
+    "rr_irregularity": (0.05, 0.05),
+    "p_wave_score": (0.6, 0.3),
+}
+
+
+def measurement_targets(signal: np.ndarray) -> np.ndarray:
+    """One record's :data:`MEASUREMENT_TARGETS`, standardised: float32 ``(5,)``, NaN where not
+    measurable (no P wave: no PR; fewer than two beats: nothing). The RR irregularity is clipped
+    to 0.5 (a handful of beats can measure more) so that no record dominates the loss."""
+    record = asdict(_measure_one(_as_batch(signal)[0][0]))
+    record["rr_irregularity"] = float(np.minimum(record["rr_irregularity"], 0.5))  # NaN stays NaN
+    return np.array([(record[name] - centre) / scale for name, (centre, scale) in MEASUREMENT_TARGETS.items()],
+                    dtype=np.float32)
+
+
 def _per_record(signals: np.ndarray, field: str):
     batch, single = _as_batch(signals)
     values = np.array([getattr(_measure_one(record), field) for record in batch], dtype=float)

@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 
 from vizecg.contract import SAMPLE_RATE_HZ, ContractError
 from vizecg.data.dataset import ImageRenderer, decimate_signal, gain_augmented, image_tensor
+from vizecg.data.ecg_measurements import measurement_targets
 from vizecg.data.preprocess import preprocess_batch
 from vizecg.data.synthetic import generate
 
@@ -51,12 +52,16 @@ class SyntheticStreamDataset(Dataset):
         decimate, image_renderer, gain_augment, seed: as in :class:`~vizecg.data.dataset.ECGDataset`.
         distinct_epochs: ``True`` draws new records every epoch (an endless stream);
             ``False`` repeats the same ``records_per_epoch`` records with new augmentation.
+        measurement_targets: add ``"measurements"``, the record's standardised PR, QRS, heart
+            rate, RR irregularity and P-wave presence measured on its signal
+            (:func:`vizecg.data.ecg_measurements.measurement_targets`), for
+            :class:`vizecg.models.losses.MeasurementLoss`.
     """
 
     def __init__(self, records_per_epoch: int, *, stream_seed: int, holdout_seed: int | None = None,
                  generator_options: Mapping | None = None, decimate: int = 1,
                  image_renderer: ImageRenderer | None = None, gain_augment: tuple[float, float] | None = None,
-                 seed: int = 0, distinct_epochs: bool = True) -> None:
+                 seed: int = 0, distinct_epochs: bool = True, measurement_targets: bool = False) -> None:
         if records_per_epoch < 1:
             raise ValueError(f"records_per_epoch must be >= 1, got {records_per_epoch}")
         if holdout_seed is not None and int(stream_seed) == int(holdout_seed):
@@ -70,6 +75,7 @@ class SyntheticStreamDataset(Dataset):
         self.gain_augment = None if gain_augment is None else (float(gain_augment[0]), float(gain_augment[1]))
         self.seed = int(seed)
         self.distinct_epochs = bool(distinct_epochs)
+        self.measurement_targets = bool(measurement_targets)
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -96,10 +102,14 @@ class SyntheticStreamDataset(Dataset):
         signals, _ = preprocess_batch(raw, SAMPLE_RATE_HZ, source=source)
         signal = signals[0]  # (4096, 12) mV
         render_index = RENDER_INDEX_OFFSET + index
+        # measured before the gain augmentation: intervals and rates do not depend on lead gains
+        measurements = measurement_targets(signal) if self.measurement_targets else None
         if self.gain_augment is not None:
             signal = gain_augmented(signal, self.gain_augment, np.random.default_rng([self.seed, render_index, epoch]))
         out = {"signal": torch.from_numpy(np.ascontiguousarray(decimate_signal(signal.T, self.decimate), np.float32)),
                "label": torch.from_numpy(labels[0].astype(np.float32)), "index": render_index}
+        if measurements is not None:
+            out["measurements"] = torch.from_numpy(measurements)
         if self.image_renderer is not None:
             try:
                 out["image"] = image_tensor(self.image_renderer(signal, render_index, epoch))

@@ -31,19 +31,29 @@ class ImageResNet18(EcgClassifier):
         num_classes: outputs.
         base_width: channels of the first stage (64 = torchvision's ResNet18).
         stem_stride: stem stride, an int or ``(vertical, horizontal)``.
+        measurement_outputs: size of a linear measurement head beside the classifier (0: none),
+            trained by :class:`vizecg.models.losses.MeasurementLoss`; output ``"measurements"``.
     """
 
     input_kind = "image"
 
-    def __init__(self, num_classes: int = 6, base_width: int = 64, stem_stride: int | tuple[int, int] = 2) -> None:
+    def __init__(self, num_classes: int = 6, base_width: int = 64, stem_stride: int | tuple[int, int] = 2,
+                 measurement_outputs: int = 0) -> None:
         super().__init__()
         self.features = ResNet2dFeatures(base_width, stem_stride=stem_stride)
         self.fc = nn.Linear(self.features.out_channels, num_classes)
+        self.measurement_outputs = measurement_outputs
+        self.measurement_head = (nn.Linear(self.features.out_channels, measurement_outputs)
+                                 if measurement_outputs else None)
 
     def forward(self, signal: torch.Tensor | None = None, image: torch.Tensor | None = None,
                 return_attention: bool = False) -> dict:
         self.check_inputs(signal, image)
-        return {"logits": self.fc(self.features(self.normalise_image(image)).mean(dim=(2, 3)))}
+        pooled = self.features(self.normalise_image(image)).mean(dim=(2, 3))
+        outputs = {"logits": self.fc(pooled)}
+        if self.measurement_head is not None:
+            outputs["measurements"] = self.measurement_head(pooled)
+        return outputs
 
 
 @register_model("mobilenetv3", tiny_options={"variant": "small", "width_mult": 0.25},

@@ -177,6 +177,56 @@ DISTILLATION_OPTIONS = frozenset({"lambda_kd", "detach_teacher", "temperature", 
                                   "fused_weight"})
 
 
+class MeasurementLoss(nn.Module):
+    """A classification loss plus an auxiliary regression of the ECG measurements that define the classes.
+
+    ``total = base(outputs, targets) + weight * Huber(outputs["measurements"], measurements)``
+
+    ``measurements`` are :func:`vizecg.data.ecg_measurements.measurement_targets` of each training
+    record, measured on its signal (PR interval, QRS duration, heart rate, RR irregularity,
+    P-wave presence, standardised), NaN where not measurable; NaN entries are left out of the
+    mean. Why: 1dAVb is a PR interval over 200 ms, a few pixels on a page, and its label says
+    only "longer or not" for the one record in ten that has it; the PR interval itself asks
+    every page where its P wave and QRS onset lie, a much denser signal for the image encoder.
+    Like the distillation, it is a training signal only: the deployed model's logits do not
+    depend on the measurement head.
+
+    The training loop passes the batch's ``"measurements"`` (named in :attr:`extra_targets`);
+    without them (validation) the loss is ``base``'s.
+    """
+
+    extra_targets = ("measurements",)
+
+    def __init__(self, base: nn.Module, weight: float = 1.0, delta: float = 1.0) -> None:
+        super().__init__()
+        if weight < 0:
+            raise ValueError(f"measurement weight must be >= 0, got {weight}")
+        self.base = base
+        self.weight = weight
+        self.delta = delta
+
+    def forward(self, outputs: dict, targets: torch.Tensor, measurements: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+        total, values = self.base(outputs, targets)
+        if measurements is None:
+            return total, values
+        predicted = outputs.get("measurements")
+        if predicted is None:
+            raise ValueError(f"{type(self).__name__}: the model returned no 'measurements'; build it with "
+                             "measurement_outputs > 0")
+        if predicted.shape != measurements.shape:
+            raise ValueError(f"{type(self).__name__}: predicted measurements {tuple(predicted.shape)} do not "
+                             f"match the targets {tuple(measurements.shape)}")
+        known = torch.isfinite(measurements)
+        if bool(known.any()):
+            term = F.huber_loss(predicted[known], measurements[known].float(), delta=self.delta)
+        else:
+            term = predicted.sum() * 0.0  # keeps the graph (and DDP's gradient bookkeeping) intact
+        total = total + self.weight * term
+        values = {**values, "measurement": float(term.detach()), "total": float(total.detach())}
+        return total, values
+
+
 def create_loss(model: nn.Module, **loss_options) -> nn.Module:
     """The training loss that fits ``model``.
 
@@ -188,7 +238,20 @@ def create_loss(model: nn.Module, **loss_options) -> nn.Module:
     models accept and ignore the distillation options (:data:`DISTILLATION_OPTIONS`)
     so that one profile's loss options can be passed to every model; any other
     option the chosen loss does not take raises a ``TypeError`` naming it.
+    ``measurement_weight > 0`` wraps the loss in :class:`MeasurementLoss` (the model must have
+    a measurement head).
     """
+    measurement_weight = float(loss_options.pop("measurement_weight", 0.0))
+    base = _classification_loss(model, loss_options)
+    if measurement_weight == 0:
+        return base
+    if not getattr(model, "measurement_outputs", 0):
+        raise ValueError(f"measurement_weight {measurement_weight} needs a model with a measurement head; "
+                         f"build {type(model).__name__} with measurement_outputs > 0")
+    return MeasurementLoss(base, weight=measurement_weight)
+
+
+def _classification_loss(model: nn.Module, loss_options: dict) -> nn.Module:
     kind = getattr(model, "input_kind", None)
     label_groups = getattr(model, "label_groups", None)
     if label_groups is not None:

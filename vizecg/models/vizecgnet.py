@@ -28,8 +28,9 @@ class StreamHead(nn.Module):
         self.mlp = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.ReLU(inplace=True),
                                  nn.Dropout(dropout), nn.Linear(hidden, num_classes))
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.mlp(tokens.mean(dim=1))
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """``pooled``: the stream's tokens averaged over positions, ``(B, dim)``."""
+        return self.mlp(pooled)
 
 
 @register_model(
@@ -90,6 +91,10 @@ class VizECGNet(EcgClassifier):
         head_dropout: dropout inside the MLP heads.
         attention_dropout: dropout on attention weights.
         attention_pre_norm: LayerNorm on attention inputs (see :mod:`vizecg.models.attention`).
+        measurement_outputs: size of a linear measurement head on the image stream's deployed
+            pass (0: none), trained by :class:`vizecg.models.losses.MeasurementLoss`; output
+            ``"measurements"``. It reads the same pooled tokens as the image head, so what it
+            teaches the image encoder (where P waves and QRS onsets lie) is what the head reads.
     """
 
     input_kind = "multimodal"
@@ -99,7 +104,8 @@ class VizECGNet(EcgClassifier):
                  image_width: int = 64, image_stem_stride: int | tuple[int, int] = 2, embed_dim: int = 256, num_heads: int = 8, use_cmam: bool = True, use_smam: bool = True,
                  missing_modality: str = "self", modality_dropout: float = 0.3,
                  head_hidden: int | None = None, head_dropout: float = 0.1,
-                 attention_dropout: float = 0.0, attention_pre_norm: bool = True) -> None:
+                 attention_dropout: float = 0.0, attention_pre_norm: bool = True,
+                 measurement_outputs: int = 0) -> None:
         super().__init__()
         if missing_modality not in MISSING_MODALITY_RULES:
             raise ValueError(f"missing_modality must be one of {MISSING_MODALITY_RULES}, got {missing_modality!r}")
@@ -124,6 +130,8 @@ class VizECGNet(EcgClassifier):
         self.smam = nn.ModuleDict({s: attention(cross=False) for s in STREAMS}) if use_smam else None
         hidden = head_hidden or embed_dim
         self.heads = nn.ModuleDict({s: StreamHead(embed_dim, hidden, num_classes, head_dropout) for s in STREAMS})
+        self.measurement_outputs = measurement_outputs
+        self.measurement_head = nn.Linear(embed_dim, measurement_outputs) if measurement_outputs else None
 
     def encode_signal(self, signal: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """``(B, 12, T)`` -> tokens ``(B, 12*T', d)`` (lead-major) and the grid ``(12, T')``."""
@@ -156,8 +164,8 @@ class VizECGNet(EcgClassifier):
         return "image" if self.missing_modality == "self" else None
 
     def _refine(self, stream: str, tokens: dict[str, torch.Tensor], context: str | None,
-                return_attention: bool, attention_maps: dict, suffix: str = "") -> torch.Tensor:
-        """CMAM (with ``context``'s tokens as keys/values) then SMAM then the stream head: logits."""
+                return_attention: bool, attention_maps: dict, suffix: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+        """CMAM (with ``context``'s tokens as keys/values) then SMAM then the stream head: ``(logits, pooled tokens)``."""
         refined = tokens[stream]
         if self.cmam is not None and context is not None:
             # Both directions read the encoder outputs F_a, F_b (eq. 3), not each other's updates.
@@ -168,7 +176,8 @@ class VizECGNet(EcgClassifier):
             refined, weights = self.smam[stream](refined, None, return_attention)
             if return_attention:
                 attention_maps[f"smam_{stream}{suffix}"] = weights
-        return self.heads[stream](refined)
+        pooled = refined.mean(dim=1)
+        return self.heads[stream](pooled), pooled
 
     def forward(self, signal: torch.Tensor | None = None, image: torch.Tensor | None = None,
                 return_attention: bool = False) -> dict:
@@ -186,7 +195,7 @@ class VizECGNet(EcgClassifier):
             context = self._signal_cmam_context(tokens) if self.cmam is not None else None
             if self.cmam is not None:
                 outputs["cmam_context"]["signal"] = context
-            outputs["logits_signal"] = self._refine("signal", tokens, context, return_attention, attention_maps)
+            outputs["logits_signal"], _ = self._refine("signal", tokens, context, return_attention, attention_maps)
         if "image" in tokens:
             # The image stream always runs the pass the deployed model runs (no signal), so its
             # loss and distillation are computed on what image-only inference computes; copying
@@ -194,13 +203,15 @@ class VizECGNet(EcgClassifier):
             context = self._deployed_image_context() if self.cmam is not None else None
             if self.cmam is not None:
                 outputs["cmam_context"]["image"] = context
-            outputs["logits_image"] = self._refine("image", tokens, context, return_attention, attention_maps)
+            outputs["logits_image"], pooled = self._refine("image", tokens, context, return_attention, attention_maps)
+            if self.measurement_head is not None:
+                outputs["measurements"] = self.measurement_head(pooled)
             if self.cmam is not None and "signal" in tokens:
                 # The paper's cross-modal pass (eq. 3, image tokens querying signal tokens): it
                 # trains CMAM as cross-modal attention and gives the signal's gradient a path into
                 # the image encoder; its prediction is never the deployed one.
-                outputs["logits_image_fused"] = self._refine("image", tokens, "signal", return_attention,
-                                                             attention_maps, suffix="_fused")
+                outputs["logits_image_fused"], _ = self._refine("image", tokens, "signal", return_attention,
+                                                                attention_maps, suffix="_fused")
 
         outputs["logits"] = outputs["logits_image"] if "image" in tokens else outputs["logits_signal"]
         if return_attention:

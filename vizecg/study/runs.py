@@ -85,12 +85,16 @@ def image_renderer(params: dict, *, train: bool, seed: int | None = None, split:
 
 
 def make_dataset(params: dict, work_dir: str | Path, split: str, *, train: bool, with_image: bool,
-                 records_per_epoch: int | None = None):
+                 records_per_epoch: int | None = None, measurement_targets: bool = False):
     """The dataset of ``split``: the prepared HDF5 file's records, or for training with
     ``data.train_stream`` set, the endless synthetic stream (``records_per_epoch`` overrides its
-    ``records_per_epoch``)."""
+    ``records_per_epoch``; ``measurement_targets`` adds each record's measurements, for
+    :class:`~vizecg.models.losses.MeasurementLoss`)."""
     inp = params["input"]
     stream = params["data"].get("train_stream")
+    if measurement_targets and not (split == "train" and stream):
+        raise ValueError("measurement targets (loss.measurement_weight > 0) are measured on the training stream's "
+                         "records; set data.train_stream")
     if split == "train" and stream:
         from vizecg.data.stream import SyntheticStreamDataset
 
@@ -102,7 +106,7 @@ def make_dataset(params: dict, work_dir: str | Path, split: str, *, train: bool,
             holdout_seed=params["data"].get("source_options", {}).get("seed", 0), generator_options=options,
             decimate=inp["decimate"], image_renderer=image_renderer(params, train=train) if with_image else None,
             gain_augment=tuple(inp["gain_augment"]) if train and inp.get("gain_augment") else None,
-            seed=params["train"]["seed"])
+            seed=params["train"]["seed"], measurement_targets=measurement_targets)
     return ECGDataset(prepared_file(work_dir), split, decimate=inp["decimate"],
                       image_renderer=image_renderer(params, train=train, split=split) if with_image else None,
                       gain_augment=tuple(inp["gain_augment"]) if train and inp.get("gain_augment") else None,
@@ -163,7 +167,8 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     inputs = TRAIN_INPUTS[model.input_kind]
     with_image = "image" in inputs
     train_set = make_dataset(params, work_dir, "train", train=True, with_image=with_image,
-                             records_per_epoch=spec["train"].get("records_per_epoch"))
+                             records_per_epoch=spec["train"].get("records_per_epoch"),
+                             measurement_targets="measurements" in getattr(loss_fn, "extra_targets", ()))
     pool = spec["train"].get("replay_pool")
     if pool:
         from vizecg.data.replay_pool import ReplayPool

@@ -434,12 +434,18 @@ def _run_epoch(*, epoch, epochs, seed, context, model, ddp_model, eval_model, lo
                 if "label" not in batch:
                     raise KeyError(f"training items need a 'label' entry; item keys: {sorted(batch)}")
                 targets = batch["label"].to(device, non_blocking=True).float()
+                # targets beyond the labels that a loss asks for by name (MeasurementLoss's measurements)
+                wanted = getattr(loss_fn, "extra_targets", ())
+                if any(key not in batch for key in wanted):
+                    raise KeyError(f"{type(loss_fn).__name__} needs the training items' {list(wanted)}; item keys: "
+                                   f"{sorted(batch)} (build the training set with measurement targets)")
+                extra = {key: batch[key].to(device, non_blocking=True) for key in wanted}
                 sync = (ddp_model.no_sync() if ddp_model is not None and micro < grad_accum_steps - 1
                         else contextlib.nullcontext())
                 with sync:
                     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                         outputs = model(**kwargs)
-                    loss, parts = loss_fn(float_outputs(outputs), targets)
+                    loss, parts = loss_fn(float_outputs(outputs), targets, **extra)
                     scaler.scale(loss / grad_accum_steps).backward()
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
