@@ -66,6 +66,9 @@ DEPLOYED_CONFIGS = {
     # VizECGNet asked to read each class's defining measurement off the page as well (PR, QRS,
     # heart rate, RR irregularity, P waves; vizecg.models.losses.MeasurementLoss)
     "vizecgnet_release_deployed_any_style_measurements_128x357": (128, 357, "vizecgnet_release", True, 1.0),
+    # twice the height: at 128 px the head reads every measurement but the PR interval (r 0.09 after
+    # 81,920 pages, benchmarks/measurement_readout.py), a P wave being about a pixel tall
+    "vizecgnet_release_deployed_any_style_measurements_256x357": (256, 357, "vizecgnet_release", True, 1.0),
 }
 TRAIN_SEED, VAL_SEED = 11, 12  # not the study's data seed (0), so nothing here sees its val/test records
 
