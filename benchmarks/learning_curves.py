@@ -81,17 +81,19 @@ def _model_and_pages(name: str, seed: int):
         height, width, run, any_style, measurement_weight = DEPLOYED_CONFIGS[name]
         renderer = TrainingImageRenderer(height, width, seed=seed, page_preparation="predict", render_scale=2.0,
                                          randomize_style=any_style)
-        measurements = {"measurement_outputs": len(MEASUREMENT_TARGETS)} if measurement_weight else {}
+        # the configuration, not the run's params, says whether the head is there: the same name
+        # measures the same network whatever the release recipe holds now
+        head = {"measurement_outputs": len(MEASUREMENT_TARGETS) if measurement_weight else 0}
         if run is None:
             torch.manual_seed(seed)
-            model = create_model("resnet18", base_width=16, stem_stride=2, **measurements)
+            model = create_model("resnet18", base_width=16, stem_stride=2, **head)
             return (model, create_loss(model, measurement_weight=measurement_weight), renderer, ("image",),
                     ("image",), None)
         params = params_for_run(load_params(profile="default"), run)
         spec = run_spec(params, run)
         torch.manual_seed(params["train"]["seed"])
-        model = create_model(spec["model"], num_classes=len(LABELS), **spec["model_options"], **measurements)
-        loss_fn = create_loss(model, **spec["loss_options"], measurement_weight=measurement_weight)
+        model = create_model(spec["model"], num_classes=len(LABELS), **{**spec["model_options"], **head})
+        loss_fn = create_loss(model, **{**spec["loss_options"], "measurement_weight": measurement_weight})
         return model, loss_fn, renderer, ("signal", "image"), ("image",), {"signal": ("signal",)}
     height, width, base_width, stem = CONFIGS[name]
     torch.manual_seed(seed)
