@@ -33,6 +33,7 @@ from vizecg.contract import LABELS  # noqa: E402
 from vizecg.data.ecg_measurements import MEASUREMENT_TARGETS  # noqa: E402
 from vizecg.data.stream import SyntheticStreamDataset  # noqa: E402
 from vizecg.models import create_loss, create_model  # noqa: E402
+from vizecg.models.losses import needs_measurements  # noqa: E402
 from vizecg.render.training import TrainingImageRenderer  # noqa: E402
 from vizecg.training.engine import fit  # noqa: E402
 
@@ -107,7 +108,7 @@ def run_config(name: str, *, records: int, epochs: int, val_records: int, batch_
     model, loss_fn, renderer, inputs, val_inputs, monitor = _model_and_pages(name, seed)
     train = SyntheticStreamDataset(records, stream_seed=TRAIN_SEED, image_renderer=renderer, decimate=4,
                                    gain_augment=(0.5, 2.0), seed=seed,
-                                   measurement_targets=hasattr(loss_fn, "extra_targets"))
+                                   measurement_targets=needs_measurements(loss_fn))
     val = SyntheticStreamDataset(val_records, stream_seed=VAL_SEED, image_renderer=renderer, decimate=4,
                                  seed=seed, distinct_epochs=False)
     start = time.perf_counter()

@@ -227,6 +227,12 @@ class MeasurementLoss(nn.Module):
         return total, values
 
 
+def needs_measurements(loss_fn: nn.Module) -> bool:
+    """Whether ``loss_fn`` trains on the records' measurements (:class:`MeasurementLoss`), so the
+    training set must carry them."""
+    return "measurements" in getattr(loss_fn, "extra_targets", ())
+
+
 def create_loss(model: nn.Module, **loss_options) -> nn.Module:
     """The training loss that fits ``model``.
 

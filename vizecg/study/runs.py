@@ -144,6 +144,7 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     A checkpoint left by different parameters is not resumed: the folder is cleared,
     since continuing it would mix two experiments.
     """
+    from vizecg.models.losses import needs_measurements
     from vizecg.training.engine import fit
 
     params = params_for_run(params, run)
@@ -168,7 +169,7 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     with_image = "image" in inputs
     train_set = make_dataset(params, work_dir, "train", train=True, with_image=with_image,
                              records_per_epoch=spec["train"].get("records_per_epoch"),
-                             measurement_targets="measurements" in getattr(loss_fn, "extra_targets", ()))
+                             measurement_targets=needs_measurements(loss_fn))
     pool = spec["train"].get("replay_pool")
     if pool:
         from vizecg.data.replay_pool import ReplayPool
