@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from vizecg.contract import N_LEADS, N_SAMPLES, ContractError
-from vizecg.data.preprocess import preprocess_batch, preprocess_record, recorded_spans, resampling_factors
+from vizecg.data.preprocess import (SHORT_EXAM_SAMPLES, as_short_exam, preprocess_batch, preprocess_record, recorded_spans,
+                                    resampling_factors)
 
 
 def _ecg_like(n_samples: int, rate: float, seed: int = 0) -> np.ndarray:
@@ -34,6 +35,24 @@ def test_zero_padding_stays_zero_and_recorded_part_is_detrended():
     # Without the padding flag, the zeros count as signal and get shifted: the ramp we avoid.
     naive, _ = preprocess_record(raw, 400, zero_padded=False)
     assert np.abs(naive[:offset]).max() > 0.01
+
+
+def test_short_exam_is_what_reading_a_zero_padded_7s_exam_gives():
+    """as_short_exam(record) = the record's centred 7 s stored and read as CODE-15% stores and reads
+    it: exact zeros around a recorded part that is detrended on its own, and the beats in it untouched."""
+    record, _ = preprocess_record(_ecg_like(N_SAMPLES, 400), 400, source="10 s exam")
+    short = as_short_exam(record)
+    offset = (N_SAMPLES - SHORT_EXAM_SAMPLES) // 2
+    part = short[offset:offset + SHORT_EXAM_SAMPLES].astype(np.float64)
+
+    assert short.dtype == np.float32 and short.shape == (N_SAMPLES, N_LEADS)
+    assert np.all(short[:offset] == 0) and np.all(short[offset + SHORT_EXAM_SAMPLES:] == 0)
+    assert np.abs(part.mean(axis=0)).max() < 1e-5
+    assert np.abs(np.polyfit(np.arange(SHORT_EXAM_SAMPLES), part, 1)[0]).max() < 1e-8
+    # only a line per lead was removed from the kept samples: the beats are where they were
+    residual = part - record[offset:offset + SHORT_EXAM_SAMPLES]
+    assert np.abs(np.diff(residual, n=2, axis=0)).max() < 1e-5
+    assert np.ptp(part, axis=0).min() > 0.4
 
 
 def test_resampling_500hz_centres_4000_samples_and_keeps_frequency():

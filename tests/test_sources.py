@@ -13,8 +13,8 @@ import wfdb
 from vizecg.contract import LABELS, LEADS, N_LEADS, N_SAMPLES, ContractError
 from vizecg.data import code15
 from vizecg.data.code15 import Code15Reader, RemoteFile, extract_part, fetch_file, parse_part_range, read_exams_csv
-from vizecg.data.fake_code15 import SHORT_EXAM_SAMPLES, write_fake_code15
-from vizecg.data.preprocess import preprocess_batch
+from vizecg.data.fake_code15 import write_fake_code15
+from vizecg.data.preprocess import SHORT_EXAM_SAMPLES, preprocess_batch
 from vizecg.data.sources import iter_source, load_source
 from vizecg.data.wfdb_source import challenge_reader, contract_lead_order, ptbxl_reader
 

@@ -30,20 +30,8 @@ from tqdm.auto import tqdm
 
 from vizecg.contract import LABELS, N_LEADS, N_SAMPLES
 from vizecg.data.code15 import CSV_NAME, part_name
+from vizecg.data.preprocess import LONG_EXAM_SAMPLES, SHORT_EXAM_SAMPLES, zero_pad_centred
 
-# Recorded lengths in CODE-15%: 10 s and 7 s at 400 Hz.
-LONG_EXAM_SAMPLES: int = 4000
-SHORT_EXAM_SAMPLES: int = 2800
-
-
-def zero_pad_centred(signals: np.ndarray, recorded_samples: np.ndarray) -> np.ndarray:
-    """Keep the centred ``recorded_samples[i]`` samples of each ``(n, 4096, 12)`` record and zero
-    the rest, the way CODE-15% stores exams shorter than 4096 samples."""
-    out = np.zeros_like(signals)
-    for i, length in enumerate(recorded_samples):
-        offset = (N_SAMPLES - int(length)) // 2
-        out[i, offset:offset + length] = signals[i, offset:offset + length]
-    return out
 
 
 def write_fake_code15(dest: str | os.PathLike, n_exams: int, n_parts: int, seed: int = 0, *,

@@ -46,6 +46,10 @@ from vizecg.contract import N_LEADS, N_SAMPLES, SAMPLE_RATE_HZ, ContractError
 # so only genuinely constant leads fall under it.
 FLAT_LEAD_TOLERANCE_MV: float = 1e-4
 
+# Recorded lengths in CODE-15%: 10 s and 7 s at 400 Hz.
+LONG_EXAM_SAMPLES: int = 4000
+SHORT_EXAM_SAMPLES: int = 2800
+
 
 @dataclass
 class PreprocessReport:
@@ -178,6 +182,25 @@ def preprocess_batch(signals: np.ndarray, sample_rate: float, *, source: str = "
         offset = (N_SAMPLES - length) // 2
         out[members, offset:offset + length] = recorded
     return out, report
+
+
+def zero_pad_centred(signals: np.ndarray, recorded_samples: np.ndarray) -> np.ndarray:
+    """Keep the centred ``recorded_samples[i]`` samples of each ``(n, 4096, 12)`` record and zero
+    the rest, the way CODE-15% stores exams shorter than 4096 samples."""
+    out = np.zeros_like(signals)
+    for i, length in enumerate(recorded_samples):
+        offset = (N_SAMPLES - int(length)) // 2
+        out[i, offset:offset + length] = signals[i, offset:offset + length]
+    return out
+
+
+def as_short_exam(signal: np.ndarray, samples: int = SHORT_EXAM_SAMPLES) -> np.ndarray:
+    """A contract record ``(4096, 12)`` as the shorter exam CODE-15% would hold of it: its centred
+    ``samples`` recorded, zeros around them, read the way CODE-15% is read (recorded part detrended,
+    padding left at exact zeros). A page of it shows every lead flat at both ends of its row."""
+    padded = zero_pad_centred(np.asarray(signal, dtype=np.float32)[None], np.array([int(samples)]))
+    out, _ = preprocess_batch(padded, SAMPLE_RATE_HZ, source="short exam", zero_padded=True)
+    return out[0]
 
 
 def preprocess_record(signal: np.ndarray, sample_rate: float, *, source: str = "<record>",
