@@ -6,7 +6,8 @@ Both are shipped-model folders (``python -m vizecg.shipped_model best.pt DIR`` w
 release run). Each look of the model card (the synthetic test's first ``--test-records`` records as
 the paper page, the clinical 3x4 and the rhythm 12x1 layouts, phone photos of the paper page at
 severity 0.25 and 0.5) and the photographed A4 print at 0.5 is drawn once, at twice the input and
-read back by predict's ``prepare_page``; both models score the same arrays. Per look: macro and
+read back by predict's ``prepare_page``; both models score the same arrays (where their input sizes
+differ, each model gets the same records in the same look drawn at its own size). Per look: macro and
 per-class AUROC of each, and the paired bootstrap interval of the difference in macro AUROC
 (candidate minus baseline). LUDB (real ECGs, external) is scored the same way in the paper look and
 reported beside, never used to decide.
@@ -39,6 +40,7 @@ from vizecg.render.training import VALIDATION_ROUTES, RouteMixRenderer  # noqa: 
 from vizecg.study.shipped_card import card_renderer, conditions  # noqa: E402
 
 SHEET_PHOTO = "A4 print photographed on a desk, severity 0.5"
+LOOK_NAMES = [name for name, _, _ in conditions([0.25, 0.5])] + [SHEET_PHOTO]
 
 
 def looks(height: int, width: int) -> dict[str, object]:
@@ -61,19 +63,42 @@ def drawn_pages(path: Path, renderer, n: int | None, workers: int,
             torch.cat([batch["index"] for batch in batches]).numpy())
 
 
+def pages_per_model(models: dict, draw) -> tuple[dict[str, torch.Tensor], np.ndarray, np.ndarray]:
+    """({model name: images}, labels, file rows): ``draw(height, width)`` once per input size among
+    ``models``, so models of one size score the same arrays and models of two sizes the same records."""
+    drawn: dict[tuple[int, int], tuple] = {}
+    for classifier in models.values():
+        size = (classifier.image_height, classifier.image_width)
+        if size not in drawn:
+            drawn[size] = draw(*size)
+    (_, labels, rows), *others = drawn.values()
+    for _, other_labels, other_rows in others:
+        if not (np.array_equal(other_labels, labels) and np.array_equal(other_rows, rows)):
+            raise RuntimeError("pages drawn at the two input sizes are not of the same records")
+    images = {name: drawn[(c.image_height, c.image_width)][0] for name, c in models.items()}
+    return images, labels, rows
+
+
 def validation_by_route(models: dict, prepared: Path, workers: int, n_boot: int) -> dict:
     """Both models on the release run's validation pages, over all routes and per route."""
     from vizecg.study.config import load_params, params_for_run
     from vizecg.study.runs import image_renderer
 
     release = params_for_run(load_params(profile="default"), "vizecgnet_release")
-    renderer = image_renderer(release, train=False, split="val")
-    images, labels, rows = drawn_pages(prepared, renderer, None, workers, split="val")
+
+    def renderer_at(height: int, width: int):
+        sized = {**release, "input": {**release["input"], "image_height": height, "image_width": width}}
+        return image_renderer(sized, train=False, split="val")
+
+    images, labels, rows = pages_per_model(
+        models, lambda height, width: drawn_pages(prepared, renderer_at(height, width), None, workers, split="val"))
+    routing = renderer_at(*images[next(iter(models))].shape[-2:])  # a record's route does not depend on the size
+    routes = np.array([routing.route(row) for row in rows])
     out = {"all routes": scored(models, images, labels, n_boot)}
-    routes = np.array([renderer.route(row) for row in rows])
     for route in VALIDATION_ROUTES:
-        part = routes == route
-        out[route] = scored(models, images[torch.from_numpy(part)], labels[part], n_boot)
+        part = torch.from_numpy(routes == route)
+        out[route] = scored(models, {name: pages[part] for name, pages in images.items()}, labels[part.numpy()],
+                            n_boot)
     for look, entry in out.items():
         for name in models:
             print(f"validation, {look}, {name}: macro {entry[name]['macro_auroc']:.3f} "
@@ -81,11 +106,13 @@ def validation_by_route(models: dict, prepared: Path, workers: int, n_boot: int)
     return out
 
 
-def scored(models: dict, images: torch.Tensor, labels: np.ndarray, n_boot: int) -> dict:
+def scored(models: dict, images: dict[str, torch.Tensor], labels: np.ndarray, n_boot: int) -> dict:
+    """Each model on its pages (``images[name]``, the same records for every model)."""
     probs = {}
     for name, classifier in models.items():
-        probs[name] = np.concatenate([classifier.probabilities(images[i:i + 64].numpy())
-                                      for i in range(0, len(images), 64)])
+        pages = images[name]
+        probs[name] = np.concatenate([classifier.probabilities(pages[i:i + 64].numpy())
+                                      for i in range(0, len(pages), 64)])
     macro = AUROCMetric()
     row = {"n": int(len(labels)), "positives": dict(zip(LABELS, labels.sum(0).astype(int).tolist()))}
     for name, p in probs.items():
@@ -96,16 +123,18 @@ def scored(models: dict, images: torch.Tensor, labels: np.ndarray, n_boot: int) 
     return row
 
 
-def score_test_looks(models: dict, args: argparse.Namespace, height: int, width: int) -> dict:
+def score_test_looks(models: dict, args: argparse.Namespace) -> dict:
     """Both models on the synthetic test looks and LUDB, and the decision of the rule in the docstring."""
     result: dict = {"synthetic test": {}, "LUDB": {}}
-    for name, renderer in looks(height, width).items():
-        images, labels, _ = drawn_pages(args.prepared, renderer, args.test_records, args.workers)
+    for name in LOOK_NAMES:
+        images, labels, _ = pages_per_model(models, lambda height, width: drawn_pages(
+            args.prepared, looks(height, width)[name], args.test_records, args.workers))
         result["synthetic test"][name] = row = scored(models, images, labels, args.n_boot)
         print(f"{name}: candidate {row['candidate']['macro_auroc']:.3f}, baseline {row['baseline']['macro_auroc']:.3f}, "
               f"difference {row['difference']['difference']:+.3f} {row['difference']['ci']}", flush=True)
     if args.ludb.is_file():
-        images, labels, _ = drawn_pages(args.ludb, card_renderer(height, width, "paper", 0.0), None, args.workers)
+        images, labels, _ = pages_per_model(models, lambda height, width: drawn_pages(
+            args.ludb, card_renderer(height, width, "paper", 0.0), None, args.workers))
         result["LUDB"]["paper (ecg_plot look)"] = row = scored(models, images, labels, args.n_boot)
         print(f"LUDB paper: candidate {row['candidate']['macro_auroc']:.3f}, baseline "
               f"{row['baseline']['macro_auroc']:.3f}", flush=True)
@@ -139,16 +168,12 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     models = {"candidate": load_classifier(args.candidate, device="cpu"),
               "baseline": load_classifier(args.baseline, device="cpu")}
-    sizes = {(c.image_height, c.image_width) for c in models.values()}
-    if len(sizes) != 1:
-        raise SystemExit(f"the two models take different input sizes {sorted(sizes)}: no page can serve both")
-    height, width = sizes.pop()
     result = {"command": "python benchmarks/compare_release.py " + " ".join(argv or sys.argv[1:]),
               "candidate": str(args.candidate), "baseline": str(args.baseline)}
     if args.validation:
         result["validation (routes)"] = validation_by_route(models, args.prepared, args.workers, args.n_boot)
     else:
-        result.update(score_test_looks(models, args, height, width))
+        result.update(score_test_looks(models, args))
         print(json.dumps(result["decision"], indent=1))
     result["seconds"] = round(time.perf_counter() - start, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
