@@ -22,9 +22,9 @@ HEIGHT, WIDTH = 64, 178
 TOLERANCE = 1e-4
 
 
-def write_checkpoint(path: Path, name: str, labels=LABELS) -> Path:
+def write_checkpoint(path: Path, name: str, labels=LABELS, **options) -> Path:
     torch.manual_seed(0)
-    options = dict(model_entry(name).tiny_options)
+    options = {**model_entry(name).tiny_options, **options}
     payload = {"model_name": name, "model_options": options, "state_dict": create_model(name, **options).state_dict(),
                "labels": tuple(labels),
                "input": {"decimate": 4, "image_height": HEIGHT, "image_width": WIDTH, "render_style": {}},
@@ -55,9 +55,10 @@ def onnx_logits(path: Path, images: np.ndarray) -> np.ndarray:
     return logits
 
 
-@pytest.mark.parametrize("name", ["vizecgnet", "resnet18"])
-def test_onnxruntime_matches_torch_on_rendered_pages(tmp_path, pages, name):
-    checkpoint = write_checkpoint(tmp_path / "best.pt", name)
+@pytest.mark.parametrize("name, head", [("vizecgnet", 0), ("resnet18", 0), ("vizecgnet", 5)])
+def test_onnxruntime_matches_torch_on_rendered_pages(tmp_path, pages, name, head):
+    """The logits export alike with or without the measurement head the release recipe trains."""
+    checkpoint = write_checkpoint(tmp_path / "best.pt", name, **({"measurement_outputs": head} if head else {}))
     report = export.export_onnx(tmp_path / "model.onnx", checkpoint)
     assert (report.image_height, report.image_width) == (HEIGHT, WIDTH)
     assert report.max_abs_diff is not None and report.max_abs_diff < TOLERANCE

@@ -70,9 +70,11 @@ def random_pages(n: int = 3) -> torch.Tensor:
 
 # --- round trip -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["vizecgnet", "resnet18", "mhm"])
-def test_round_trip_gives_the_same_image_logits(tmp_path, name):
-    checkpoint = write_checkpoint(tmp_path / "best.pt", name)
+@pytest.mark.parametrize("name, head", [("vizecgnet", 0), ("resnet18", 0), ("mhm", 0), ("vizecgnet", 5), ("resnet18", 5)])
+def test_round_trip_gives_the_same_image_logits(tmp_path, name, head):
+    """Every image model ships, with the measurement head the release recipe trains or without it."""
+    options = {**model_entry(name).tiny_options, **({"measurement_outputs": head} if head else {})}
+    checkpoint = write_checkpoint(tmp_path / "best.pt", name, options=options)
     folder = save_shipped_model(checkpoint, tmp_path / "shipped")
     original, _ = load_model(checkpoint)
     loaded, meta = load_shipped_model(folder)
@@ -81,6 +83,11 @@ def test_round_trip_gives_the_same_image_logits(tmp_path, name):
     difference = (image_logits(original, pages) - image_logits(loaded, pages)).abs().max().item()
     print(f"{name}: max abs logit difference after the round trip {difference}")
     assert difference == 0.0
+    if head:  # the head is on the image path: shipped, and it reads the same
+        assert meta["model_options"]["measurement_outputs"] == head
+        assert any(t["name"].startswith("measurement_head.") for t in meta["tensors"])
+        with torch.inference_mode():
+            assert torch.equal(original(image=pages)["measurements"], loaded(image=pages)["measurements"])
     assert load_shipped_model(folder / META_FILE)[1] == meta  # the folder or its JSON
 
 
