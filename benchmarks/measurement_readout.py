@@ -1,6 +1,6 @@
 """How well a network with a measurement head reads each class's defining measurement off the page.
 
-    python benchmarks/measurement_readout.py CONFIG [--checkpoint PATH] [--records 500]
+    python benchmarks/measurement_readout.py CONFIG_OR_MODEL_DIR [--checkpoint PATH] [--records 500]
                                              [--external data/ludb/dataset.h5]
 
 ``CONFIG`` is a configuration of ``benchmarks/learning_curves.py`` trained with the auxiliary
@@ -10,7 +10,9 @@ learning curves' validation pages (500 synthetic records of a seed the study nev
 measurement (PR interval, QRS duration, heart rate, RR irregularity, P-wave presence), what the
 head reads is compared with what :mod:`vizecg.data.ecg_measurements` measures on the record's
 signal: Pearson r and the median absolute error in the measurement's own unit, over the records
-where the signal measurement exists. It also times, in this process, what the targets cost a
+where the signal measurement exists. A shipped-model folder (``models/...``) whose model has the
+head is read the same way, on clean pages of every layout and style through predict's page
+preparation: how close what ``predict`` reports as ``"measurements"`` comes. It also times, in this process, what the targets cost a
 training-set worker: measuring a record against drawing its page with the configuration's renderer.
 
 ``--external`` reads a prepared HDF5 of real ECGs (``dvc repro`` writes LUDB's to
@@ -46,13 +48,16 @@ from vizecg.data.preprocess import preprocess_batch  # noqa: E402
 from vizecg.data.synthetic import generate  # noqa: E402
 from vizecg.data.stream import SyntheticStreamDataset  # noqa: E402
 from vizecg.evaluation.metrics import per_class_auroc  # noqa: E402
+from vizecg.render.training import TrainingImageRenderer  # noqa: E402
+from vizecg.shipped_model import is_shipped_model, load_shipped_model, shipped_meta_path  # noqa: E402
 from vizecg.study.shipped_card import card_renderer  # noqa: E402
 from vizecg.training import read_checkpoint  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config")
+    parser.add_argument("config", help="a configuration of learning_curves.py trained with the measurement head, "
+                                           "or a shipped-model folder whose model has one")
     parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--records", type=int, default=500)
     parser.add_argument("--num-workers", type=int, default=2)
@@ -62,17 +67,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here too")
     args = parser.parse_args(argv)
 
-    checkpoint = args.checkpoint or Path("data/benchmarks/learning_curves") / args.config / "last.pt"
-    model, _, renderer, _, _, _ = _model_and_pages(args.config, seed=0)
+    if is_shipped_model(args.config):  # a shipped model: read on clean pages of every layout and style
+        model, meta = load_shipped_model(args.config)
+        checkpoint, epoch = shipped_meta_path(args.config), (meta.get("source_checkpoint") or {}).get("epoch")
+        renderer = TrainingImageRenderer(meta["input"]["image_height"], meta["input"]["image_width"], seed=0,
+                                         page_preparation="predict", render_scale=2.0, randomize_style=True)
+    else:
+        checkpoint = args.checkpoint or Path("data/benchmarks/learning_curves") / args.config / "last.pt"
+        model, _, renderer, _, _, _ = _model_and_pages(args.config, seed=0)
+        payload = read_checkpoint(checkpoint)
+        model.load_state_dict(payload["state_dict"])
+        epoch = payload.get("epoch")
     if not getattr(model, "measurement_outputs", 0):
         parser.error(f"{args.config} has no measurement head")
-    payload = read_checkpoint(checkpoint)
-    model.load_state_dict(payload["state_dict"])
     model.eval()
     pages = SyntheticStreamDataset(args.records, stream_seed=VAL_SEED, image_renderer=renderer, decimate=4,
                                    distinct_epochs=False, measurement_targets=True)
     figures = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-               "config": args.config, "checkpoint": str(checkpoint), "epoch": payload.get("epoch"),
+               "config": args.config, "checkpoint": str(checkpoint), "epoch": epoch,
                "records": args.records,
                **readout(model, pages, "synthetic validation pages", args.num_workers)}
     if args.external is not None:

@@ -1,6 +1,7 @@
 """The shipped image model: written from a study checkpoint, read back without pickle, used by predict."""
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -15,6 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from vizecg import shipped_model
 from vizecg.contract import LABELS
+from vizecg.data.ecg_measurements import MEASUREMENT_TARGETS
 from vizecg.data.preprocess import preprocess_batch
 from vizecg.data.synthetic import generate
 from vizecg.models import create_model, model_entry
@@ -329,6 +331,61 @@ def test_predict_refuses_a_broken_shipped_model(capsys, monkeypatch, tmp_path, v
     assert f"{tmp_path / 'none' / META_FILE} not found" in capsys.readouterr().err
     assert main([str(page), "--checkpoint", str(tmp_path / "none.pt")]) == 2
     assert f"{tmp_path / 'none.pt'} not found" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def with_head(tmp_path_factory) -> tuple[Path, Path]:
+    """``(best.pt, shipped folder)`` of a tiny VizECGNet with the measurement head."""
+    root = tmp_path_factory.mktemp("with_head")
+    options = {**model_entry("vizecgnet").tiny_options, "measurement_outputs": len(MEASUREMENT_TARGETS)}
+    checkpoint = write_checkpoint(root / "best.pt", options=options)
+    return checkpoint, save_shipped_model(checkpoint, root / "shipped")
+
+
+def test_predict_reports_what_the_measurement_head_reads(capsys, tmp_path, with_head, vizecgnet, page):
+    """The head's outputs reach the JSON and the CSV in each measurement's unit, decoded by the constants
+    stored in model.json; a study checkpoint decodes them alike; a model without a head reports none."""
+    checkpoint, folder = with_head
+    meta = json.loads((folder / META_FILE).read_text())
+    assert [c["name"] for c in meta["measurements"]["columns"]] == list(MEASUREMENT_TARGETS)
+    table = tmp_path / "out.csv"
+    status, document = run_json(capsys, page, "--checkpoint", folder, "--csv", table)
+    assert status == 0
+    (result,) = document["results"]
+    assert list(result["measurements"]) == list(MEASUREMENT_TARGETS)
+    model, _ = load_shipped_model(folder)
+    image = torch.from_numpy(_prepared(page))
+    with torch.inference_mode():
+        raw = model(image=image)["measurements"][0].numpy()
+    expected = [v * scale + centre for v, (centre, scale) in zip(raw, MEASUREMENT_TARGETS.values())]
+    assert np.allclose(list(result["measurements"].values()), expected, atol=1e-3)
+    rows = list(csv.DictReader(table.open()))
+    assert np.allclose([float(rows[0][f"m_{name}"]) for name in MEASUREMENT_TARGETS], expected, atol=1e-3)
+    _, from_checkpoint = run_json(capsys, page, "--checkpoint", checkpoint)
+    assert from_checkpoint["results"][0]["measurements"] == result["measurements"]
+    _, without = run_json(capsys, page, "--checkpoint", vizecgnet[1])
+    assert "measurements" not in without["results"][0]
+
+
+def _prepared(page: Path) -> np.ndarray:
+    from vizecg.page_reader import load_image, prepare_page
+
+    return prepare_page(load_image(page), HEIGHT, WIDTH)[None]
+
+
+def test_measurement_columns_must_match_the_head(with_head, vizecgnet, tmp_path):
+    folder = copy_of(with_head[1], tmp_path / "a")
+    edit_json(folder, lambda meta: meta["measurements"]["columns"].pop())
+    assert "does not list 5 columns" in refused(folder)
+    edit_json(folder, lambda meta: meta.update(measurements=None))
+    assert "does not list 5 columns" in refused(folder)
+    folder = copy_of(with_head[1], tmp_path / "b")
+    edit_json(folder, lambda meta: meta["measurements"]["columns"][0].update(scale=float("nan")))
+    assert "measurement column 0" in refused(folder)
+    spec = json.loads((with_head[1] / META_FILE).read_text())["measurements"]
+    folder = copy_of(vizecgnet[1], tmp_path / "c")
+    edit_json(folder, lambda meta: meta.update(measurements=spec))
+    assert "without a measurement head" in refused(folder)
 
 
 def test_predict_with_no_model_anywhere_says_how_to_get_one(capsys, monkeypatch, tmp_path, page):

@@ -31,6 +31,14 @@ the positive labels), or with ``--json`` a single JSON document on stdout::
      "results": [{"file": "...", "probabilities": {"1dAVb": p, ...}, "positive": [...],
                   "error": null}, ...]}
 
+A model with a measurement head (``measurement_outputs`` > 0) also reports, per classified file,
+``"measurements": {"pr_interval_ms": ..., "qrs_duration_ms": ..., "heart_rate_bpm": ...,
+"rr_irregularity": ..., "p_wave_score": ...}``: what its image stream read off the page, in each
+measurement's unit (``--csv``: columns ``m_<name>``). They are readings of a network trained on
+synthetic records, not measurements of the tracing; ``python benchmarks/measurement_readout.py
+MODEL_DIR --external data/ludb/dataset.h5`` measures how close they come, on synthetic pages and
+on real ECGs.
+
 Every file given yields exactly one result. A file that cannot be classified (missing, not a
 regular file, empty, not an image, an unsupported format, corrupt or truncated, too large,
 too small or too elongated, not looking like an ECG page, or one whose reading crashed, ran
@@ -118,10 +126,15 @@ class FileResult:
     positive: list[str] | None = None
     error: str | None = None
     explanation: str | None = None  # the --explain PNG, when one was written
+    #: what the model's measurement head read off the page (name -> value in its unit, None where
+    #: not finite); None without a head or when the file failed
+    measurements: dict[str, float | None] | None = None
 
     def as_json(self) -> dict:
         entry = {"file": self.file, "probabilities": self.probabilities,
                  "positive": self.positive, "error": self.error}
+        if self.measurements is not None:
+            entry["measurements"] = self.measurements
         if self.explanation is not None:
             entry["explanation"] = self.explanation
         return entry
@@ -182,13 +195,23 @@ class ImageClassifier:
     label_order: list[int]       # position in the model's outputs of each label of LABELS
     thresholds: np.ndarray       # (6,) in LABELS order
     device: torch.device
+    #: (name, centre, scale) per output of the model's measurement head; empty without one
+    measurements: tuple[tuple[str, float, float], ...] = ()
 
-    @torch.inference_mode()
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Sigmoid probabilities ``(B, 6)`` in :data:`LABELS` order for images ``(B, 3, H, W)``."""
-        images = torch.from_numpy(batch).to(self.device)
-        logits = self.model(image=images)["logits"].float()
-        return torch.sigmoid(logits).cpu().numpy()[:, self.label_order]
+        return self.read(batch)[0]
+
+    @torch.inference_mode()
+    def read(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities ``(B, 6)``, the measurement head's readings in their units ``(B, M)`` or
+        ``None`` without a head) for images ``(B, 3, H, W)``."""
+        outputs = self.model(image=torch.from_numpy(batch).to(self.device))
+        probabilities = torch.sigmoid(outputs["logits"].float()).cpu().numpy()[:, self.label_order]
+        if not self.measurements:
+            return probabilities, None
+        centre, scale = (np.array([column[k] for column in self.measurements]) for k in (1, 2))
+        return probabilities, outputs["measurements"].float().cpu().numpy() * scale + centre
 
 
 STUDY_ROOT = Path(__file__).resolve().parent.parent
@@ -391,7 +414,27 @@ def _classifier(model: torch.nn.Module, meta: dict, checkpoint: Path, device: to
         model.to(device)
     except Exception as error:  # e.g. the GPU is out of memory
         raise PredictSetupError(f"cannot move the model to {device} ({_one_line(error)})") from None
-    return ImageClassifier(model, checkpoint, height, width, label_order, thresholds, device)
+    return ImageClassifier(model, checkpoint, height, width, label_order, thresholds, device,
+                           tuple(_measurement_columns(model, meta, checkpoint)))
+
+
+def _measurement_columns(model: torch.nn.Module, meta: dict, checkpoint: Path) -> list[tuple[str, float, float]]:
+    """How to read the model's measurement head: as a shipped model's ``model.json`` lists it, or for
+    a study checkpoint the constants it was trained with (:data:`MEASUREMENT_TARGETS`)."""
+    outputs = getattr(model, "measurement_outputs", 0)
+    if not outputs:
+        return []
+    if meta.get("format") == shipped_model.FORMAT:
+        try:
+            return shipped_model.measurement_columns(meta, meta.get("model_options") or {}, checkpoint) or []
+        except ShippedModelError as error:
+            raise PredictSetupError(_one_line(str(error))) from None
+    from vizecg.data.ecg_measurements import MEASUREMENT_TARGETS
+
+    if outputs != len(MEASUREMENT_TARGETS):
+        raise PredictSetupError(f"checkpoint {checkpoint}: a measurement head of {outputs} outputs matches no "
+                                f"known measurement list ({list(MEASUREMENT_TARGETS)})")
+    return [(name, centre, scale) for name, (centre, scale) in MEASUREMENT_TARGETS.items()]
 
 
 def resolve_thresholds(meta: dict, override: float | None, source: Path | str = "checkpoint") -> np.ndarray:
@@ -639,7 +682,7 @@ def predict_files(files: Sequence[Path], classifier: ImageClassifier, *, ecg_che
         if not pending:
             return
         try:
-            probabilities = classifier.probabilities(np.stack([array for _, array in pending]))
+            probabilities, measurements = classifier.read(np.stack([array for _, array in pending]))
         except Exception as error:  # the model or device failed (e.g. GPU out of memory): these files only
             for index, _ in pending:
                 results[index].error = f"{files[index]}: the model failed on this batch ({_one_line(error)})"
@@ -651,6 +694,12 @@ def predict_files(files: Sequence[Path], classifier: ImageClassifier, *, ecg_che
                 continue
             results[index].probabilities = {label: float(p) for label, p in zip(LABELS, row)}
             results[index].positive = [label for label, p, t in zip(LABELS, row, classifier.thresholds) if p >= t]
+        if measurements is not None:
+            names = [name for name, _, _ in classifier.measurements]
+            for (index, _), row in zip(pending, measurements):
+                if results[index].probabilities is not None:
+                    results[index].measurements = {name: round(float(v), 3) if np.isfinite(v) else None
+                                                   for name, v in zip(names, row)}
         if explain_dir is not None:
             explain([(index, array) for index, array in pending if results[index].error is None])
         pending.clear()
@@ -715,19 +764,23 @@ CSV_COLUMNS = ("file", *(f"p_{label}" for label in LABELS), "positive", "error")
 
 def write_csv(results: Sequence[FileResult], path: str | Path) -> Path:
     """One row per file for spreadsheets: probabilities (empty when it failed), the positive labels
-    joined by ``;`` and the error."""
+    joined by ``;`` and the error; then, for a model with a measurement head, one column per
+    measurement (``m_<name>``)."""
     import csv
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    measured = next((list(r.measurements) for r in results if r.measurements is not None), [])
     with path.open("w", newline="", encoding="utf-8", errors="backslashreplace") as handle:
         writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow([*CSV_COLUMNS, *(f"m_{name}" for name in measured)])
         for result in results:
-            probabilities = result.probabilities or {}
+            probabilities, measurements = result.probabilities or {}, result.measurements or {}
             writer.writerow([result.file, *(f"{probabilities[label]:.6f}" if label in probabilities else ""
                                             for label in LABELS),
-                             ";".join(result.positive) if result.positive is not None else "", result.error or ""])
+                             ";".join(result.positive) if result.positive is not None else "", result.error or "",
+                             *("" if measurements.get(name) is None else f"{measurements[name]:g}"
+                               for name in measured)])
     return path
 
 

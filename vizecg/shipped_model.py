@@ -262,6 +262,54 @@ def describe_page_preparation(height: int, width: int) -> dict:
             "steps": [{"name": name, "params": params} for name, params in steps]}
 
 
+def measurement_output_spec(options: Mapping[str, Any]) -> dict | None:
+    """What a model's measurement head outputs (``options["measurement_outputs"]``), for
+    ``model.json``: one column per :data:`vizecg.data.ecg_measurements.MEASUREMENT_TARGETS` entry,
+    with the constants that turn an output into the measurement's unit (``output * scale + centre``).
+    They are stored with the weights, so a later change of the constants cannot mis-read them.
+    ``None`` for a model without a head; a head of another size has no known columns."""
+    from vizecg.data.ecg_measurements import MEASUREMENT_TARGETS
+
+    outputs = int(options.get("measurement_outputs") or 0)
+    if not outputs:
+        return None
+    if outputs != len(MEASUREMENT_TARGETS):
+        raise ShippedModelError(f"a measurement head of {outputs} outputs matches no known measurement list "
+                                f"({len(MEASUREMENT_TARGETS)}: {list(MEASUREMENT_TARGETS)})")
+    return {"name": "measurements", "shape": ["batch", outputs], "decode": "output * scale + centre",
+            "source": "read off the page by the image stream, trained on the record's signal measured by "
+                      "vizecg.data.ecg_measurements",
+            "columns": [{"name": key, "centre": centre, "scale": scale}
+                        for key, (centre, scale) in MEASUREMENT_TARGETS.items()]}
+
+
+def measurement_columns(meta: Mapping[str, Any], options: Mapping[str, Any],
+                        source: Path | str) -> list[tuple[str, float, float]] | None:
+    """``[(name, centre, scale), ...]`` of a shipped model's measurement head as its ``model.json``
+    lists them, checked against the head its options build; ``None`` without a head."""
+    outputs = options.get("measurement_outputs") or 0
+    spec = meta.get("measurements")
+    if not outputs:
+        if spec is not None:
+            raise ShippedModelError(f"{source}: 'measurements' listed for a model without a measurement head")
+        return None
+    columns = spec.get("columns") if isinstance(spec, Mapping) else None
+    if not isinstance(columns, list) or len(columns) != outputs:
+        raise ShippedModelError(f"{source}: the model has a measurement head of {outputs} outputs, and "
+                                f"'measurements' does not list {outputs} columns to read them by")
+    out = []
+    for index, column in enumerate(columns):
+        name, centre, scale = (column.get(key) if isinstance(column, Mapping) else None
+                               for key in ("name", "centre", "scale"))
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                      for v in (centre, scale))
+        if not (isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name) and numbers):
+            raise ShippedModelError(f"{source}: measurement column {index} is not {{name, centre, scale}} "
+                                    f"with a lower-case name and finite numbers")
+        out.append((name, float(centre), float(scale)))
+    return out
+
+
 def git_commit(root: Path | str = STUDY_ROOT) -> str | None:
     """``git rev-parse HEAD`` of ``root``, or None where git or the repository is not there."""
     try:
@@ -390,6 +438,7 @@ def save_shipped_model(checkpoint_path: str | Path, out_dir: str | Path, *,
                            "value_range": [0, 1], "layout": "NCHW", ...}
         output            {"name": "logits", "shape": ["batch", 6], "activation": "sigmoid"}
         page_preparation  describe_page_preparation(height, width)
+        measurements      the measurement head's outputs (:func:`measurement_output_spec`), or null
         missing_modality  "self" | "skip" (VizECGNet's rule), null for image models
         thresholds        {label: t} (the image path's, tuned on validation) or null (then 0.5)
         thresholds_source where they came from in the checkpoint, or null
@@ -461,6 +510,7 @@ def save_shipped_model(checkpoint_path: str | Path, out_dir: str | Path, *,
         "output": {"name": "logits", "shape": ["batch", len(labels)], "order": "labels",
                    "activation": "sigmoid"},
         "page_preparation": describe_page_preparation(height, width),
+        "measurements": measurement_output_spec(options),
         "missing_modality": _missing_modality(name, options),
         "thresholds": thresholds,
         "thresholds_source": thresholds_source,
@@ -635,6 +685,7 @@ def load_shipped_model(dir_or_json: str | Path, *, map_location: str | torch.dev
     check_input_size(size.get("image_height"), size.get("image_width"), source)
     _model_labels(meta.get("labels"), source)
     _threshold_dict(meta.get("thresholds"), list(LABELS), source)
+    measurement_columns(meta, options, source)
     rule = meta.get("missing_modality")
     if rule != _missing_modality(name, options):
         raise ShippedModelError(f"{source}: missing_modality {rule!r} disagrees with the model options "
