@@ -14,6 +14,7 @@ from vizecg.contract import LABELS
 from vizecg.data.preprocess import preprocess_batch
 from vizecg.data.synthetic import generate
 from vizecg.models import create_model, model_entry
+from vizecg.predict import load_classifier
 from vizecg.render.training import TrainingImageRenderer
 from vizecg.shipped_model import save_shipped_model
 from vizecg.training.checkpoint import load_model, save_checkpoint
@@ -69,6 +70,11 @@ def test_onnxruntime_matches_torch_on_rendered_pages(tmp_path, pages, name, head
     difference = max(np.abs(batched - expected).max(), np.abs(single - expected).max())
     print(f"{name}: max abs logit difference onnxruntime vs torch on 3 rendered pages {difference:.3g}")
     assert difference < TOLERANCE
+    if head:  # the readings come out as predict reports them
+        classifier = load_classifier(checkpoint, device="cpu")
+        _, readings = classifier.read(pages)
+        (got,) = export.onnx_session(report.onnx, threads=1).run(["measurements"], {"image": pages})
+        assert np.abs(got - readings).max() < 1e-3
 
 
 def test_graph_has_a_dynamic_batch_and_the_model_metadata(tmp_path):

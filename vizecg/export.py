@@ -12,7 +12,9 @@ a shipped-model folder or its ``model.json``) and defaults to the same model as 
   :func:`vizecg.page_reader.prepare_page` at the model's training size ``H x W``, which the
   command prints; ImageNet normalisation is inside the graph), ``batch`` dynamic;
 * output ``logits``: float32 ``(batch, 6)``, pre-sigmoid, in the order of
-  :data:`vizecg.contract.LABELS` (1dAVb, RBBB, LBBB, SB, AF, ST) whatever the model's own order.
+  :data:`vizecg.contract.LABELS` (1dAVb, RBBB, LBBB, SB, AF, ST) whatever the model's own order;
+* for a model with a measurement head, output ``measurements``: float32 ``(batch, M)``, what
+  predict reports as ``"measurements"`` (in each measurement's unit; names in the metadata).
 
 The model's labels, per-class thresholds and input size are also stored in the ONNX
 ``metadata_props``. The exporter is torch's TorchScript-based one (``dynamo=False``): the
@@ -47,17 +49,26 @@ VERIFY_TOLERANCE = 1e-4
 
 
 class ImageLogits(nn.Module):
-    """``image (B, 3, H, W) in [0, 1] -> logits (B, 6)`` in :data:`LABELS` order: the traced graph."""
+    """``image (B, 3, H, W) in [0, 1] -> logits (B, 6)`` in :data:`LABELS` order: the traced graph.
+    With ``measurements`` (``(name, centre, scale)`` per output of the model's measurement head) it
+    returns ``(logits, measurements (B, M))``, the readings in their units as predict reports them."""
 
-    def __init__(self, model: nn.Module, label_order: Sequence[int]) -> None:
+    def __init__(self, model: nn.Module, label_order: Sequence[int],
+                 measurements: Sequence[tuple[str, float, float]] = ()) -> None:
         super().__init__()
         self.model = model
         self.reorder = list(label_order) != list(range(len(label_order)))
         self.register_buffer("label_order", torch.tensor(list(label_order), dtype=torch.long), persistent=False)
+        self.measured = bool(measurements)
+        self.register_buffer("centre", torch.tensor([c for _, c, _ in measurements]), persistent=False)
+        self.register_buffer("scale", torch.tensor([s for _, _, s in measurements]), persistent=False)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        logits = self.model(image=image)["logits"]
-        return logits[:, self.label_order] if self.reorder else logits
+    def forward(self, image: torch.Tensor):
+        outputs = self.model(image=image)
+        logits = outputs["logits"][:, self.label_order] if self.reorder else outputs["logits"]
+        if not self.measured:
+            return logits
+        return logits, outputs["measurements"] * self.scale + self.centre
 
 
 @dataclass
@@ -77,7 +88,8 @@ def export_classifier(classifier: ImageClassifier, onnx_path: str | Path, *, ops
     """Export a loaded :class:`vizecg.predict.ImageClassifier` (on the CPU) to ``onnx_path``."""
     onnx_path = Path(onnx_path)
     height, width = classifier.image_height, classifier.image_width
-    wrapper = ImageLogits(classifier.model.to("cpu").eval(), classifier.label_order).eval()
+    wrapper = ImageLogits(classifier.model.to("cpu").eval(), classifier.label_order, classifier.measurements).eval()
+    outputs = ["logits", "measurements"] if classifier.measurements else ["logits"]
     example = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(0))
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{onnx_path.name}.", suffix=".tmp", dir=onnx_path.parent)
@@ -94,8 +106,8 @@ def export_classifier(classifier: ImageClassifier, onnx_path: str | Path, *, ops
                 # (shape tests in Python, fixed at the traced size): expected for this graph.
                 warnings.simplefilter("ignore")
                 torch.onnx.export(wrapper, (example,), str(tmp), dynamo=False, opset_version=opset,
-                                  input_names=["image"], output_names=["logits"],
-                                  dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+                                  input_names=["image"], output_names=outputs,
+                                  dynamic_axes={name: {0: "batch"} for name in ["image", *outputs]},
                                   do_constant_folding=True)
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
@@ -136,6 +148,10 @@ def _add_metadata(path: Path, classifier: ImageClassifier) -> None:
                        "vizecg.page_reader.prepare_page",
               "output": "logits: float32 (batch, 6) pre-sigmoid, in the order of 'labels'",
               "source": Path(classifier.checkpoint).name}
+    if classifier.measurements:
+        fields["measurements"] = json.dumps([name for name, _, _ in classifier.measurements])
+        fields["output"] += ("; measurements: float32 (batch, M), what the measurement head reads off the page, "
+                             "in each unit, in the order of 'measurements'")
     for key, value in fields.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
@@ -157,18 +173,20 @@ def onnx_session(path: str | Path, threads: int | None = None):
 
 def max_abs_diff(onnx_path: str | Path, wrapper: nn.Module, height: int, width: int,
                  batches: Sequence[int] = (1, 3)) -> float:
-    """Largest |onnxruntime - torch| logit over random pages at each batch size in ``batches``."""
+    """Largest |onnxruntime - torch| output (logits, and measurements where exported) over random
+    pages at each batch size in ``batches``."""
     session = onnx_session(onnx_path)
     generator = torch.Generator().manual_seed(1)
     worst = 0.0
     for batch in batches:
         images = torch.rand(batch, 3, height, width, generator=generator)
         with torch.inference_mode():
-            expected = wrapper(images).numpy()
-        (got,) = session.run(["logits"], {"image": images.numpy()})
-        if got.shape != expected.shape:
+            expected = wrapper(images)
+        expected = [t.numpy() for t in (expected if isinstance(expected, tuple) else (expected,))]
+        got = session.run(None, {"image": images.numpy()})
+        if [g.shape for g in got] != [e.shape for e in expected]:
             return float("inf")
-        worst = max(worst, float(np.abs(got - expected).max()))
+        worst = max(worst, *(float(np.abs(g - e).max()) for g, e in zip(got, expected)))
     return worst
 
 
