@@ -380,7 +380,7 @@ def test_reading_in_threads_gives_the_same_results(classifier, two_pages, corpus
 def test_a_failing_model_batch_is_reported_per_file(monkeypatch, classifier, two_pages):
     def broken(batch):
         raise RuntimeError("CUDA out of memory\nTried to allocate 2 GiB")
-    monkeypatch.setattr(classifier, "probabilities", broken)
+    monkeypatch.setattr(classifier, "read", broken)  # what predict_files calls
     results = predict_files(two_pages, classifier)
     assert all("model failed on this batch (RuntimeError: CUDA out of memory Tried" in r.error for r in results)
 
