@@ -267,7 +267,8 @@ def measurement_output_spec(options: Mapping[str, Any]) -> dict | None:
     ``model.json``: one column per :data:`vizecg.data.ecg_measurements.MEASUREMENT_TARGETS` entry,
     with the constants that turn an output into the measurement's unit (``output * scale + centre``).
     They are stored with the weights, so a later change of the constants cannot mis-read them.
-    ``None`` for a model without a head; a head of another size has no known columns."""
+    ``None`` for a model without a head; :class:`ShippedModelError` for a head of another size,
+    whose columns nothing names."""
     from vizecg.data.ecg_measurements import MEASUREMENT_TARGETS
 
     outputs = int(options.get("measurement_outputs") or 0)

@@ -33,7 +33,6 @@ from vizecg.data.code15 import CSV_NAME, part_name
 from vizecg.data.preprocess import LONG_EXAM_SAMPLES, SHORT_EXAM_SAMPLES, zero_pad_centred
 
 
-
 def write_fake_code15(dest: str | os.PathLike, n_exams: int, n_parts: int, seed: int = 0, *,
                       short_fraction: float = 0.2, fillers_per_part: int = 2, orphans: int = 1,
                       exams_per_patient: tuple[int, int] = (1, 3), chunk_size: int = 256,
