@@ -365,6 +365,8 @@ def test_predict_reports_what_the_measurement_head_reads(capsys, tmp_path, with_
     assert from_checkpoint["results"][0]["measurements"] == result["measurements"]
     _, without = run_json(capsys, page, "--checkpoint", vizecgnet[1])
     assert "measurements" not in without["results"][0]
+    assert main([str(page), "--checkpoint", str(folder)]) == 0  # the text line too
+    assert f"read: pr_interval_ms {result['measurements']['pr_interval_ms']:g}," in capsys.readouterr().out
 
 
 def _prepared(page: Path) -> np.ndarray:

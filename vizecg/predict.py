@@ -831,7 +831,9 @@ def format_result(result: FileResult) -> str:
     assert result.probabilities is not None
     values = "  ".join(f"{label} {result.probabilities[label]:.3f}" for label in LABELS)
     positive = ", ".join(result.positive or []) or "none"
-    return f"{_printable(result.file)}: {values}  positive: {positive}"
+    read = "  read: " + ", ".join(f"{name} {value:g}" for name, value in result.measurements.items()
+                                  if value is not None) if result.measurements else ""
+    return f"{_printable(result.file)}: {values}  positive: {positive}{read}"
 
 
 def _argument_error(args: argparse.Namespace) -> str | None:
