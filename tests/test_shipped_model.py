@@ -433,3 +433,37 @@ def test_the_card_says_where_the_records_ranked_highest_contradict_the_definitio
     finding = _measurement_findings(criteria(top_ranked_median(reads_other, rate)))
     assert len(finding) == 1 and "does not follow the heart rate" in finding[0] and "median 60 bpm" in finding[0]
     assert criteria_table(criteria(60.4)).splitlines()[-1].endswith("| 60 |")
+
+
+def test_the_card_measures_the_heads_readings_against_the_signals(tmp_path, with_head, vizecgnet):
+    """head_readings compares what predict would report with the signals' measurements, record by
+    record; the card gets a section for a model with the head and none for a model without."""
+    from vizecg.data.ecg_measurements import measure_records
+    from vizecg.data.prepared import read_index, read_signals, write_prepared
+    from vizecg.data.sources import load_source
+    from vizecg.render.training import TrainingImageRenderer
+    from vizecg.study.shipped_card import head_readings, readings_section
+
+    path = tmp_path / "prepared.h5"
+    write_prepared([load_source("synthetic", n_records=24, seed=5, progress=False)], path,
+                   split_fractions=(0.25, 0.25, 0.5), progress=False)
+    classifier = load_classifier(with_head[1], device="cpu")
+    frame = head_readings(classifier, path, decimate=4, records=6, batch_size=4)
+    assert list(frame["measurement"]) == list(MEASUREMENT_TARGETS)
+    # the same numbers by hand: the first 6 test records, paper look at twice the size, read back
+    rows = read_index(path).query("split == 'test'").index.to_numpy()[:6]
+    signals = read_signals(path, rows)
+    renderer = TrainingImageRenderer(HEIGHT, WIDTH, page_preparation="predict", render_scale=2.0)
+    pages = np.stack([renderer(signal, int(row), 0) for signal, row in zip(signals, rows)])
+    _, read = classifier.read(np.ascontiguousarray(pages.transpose(0, 3, 1, 2), np.float32) / 255.0)
+    truth = measure_records(signals)
+    heart = frame.set_index("measurement").loc["heart_rate_bpm"]
+    assert heart["records"] == 6
+    column = list(MEASUREMENT_TARGETS).index("heart_rate_bpm")
+    assert np.isclose(heart["median |error|"], np.median(np.abs(truth["heart_rate_bpm"] - read[:, column])),
+                      atol=1e-3)
+    meta = json.loads((with_head[1] / META_FILE).read_text())
+    section = "\n".join(readings_section(meta, {"synthetic test": frame}))
+    assert "| synthetic test | heart_rate_bpm | 6 |" in section
+    assert readings_section(json.loads((vizecgnet[1] / META_FILE).read_text()), None) == []
+    assert head_readings(load_classifier(vizecgnet[1], device="cpu"), path, decimate=4) is None

@@ -142,6 +142,61 @@ def defining_measurements(model, meta: dict, ecg_file: Path, *, decimate: int, s
     return pd.DataFrame(rows)
 
 
+def head_readings(classifier, ecg_file: Path, *, decimate: int, seed: int = 0, records: int | None = None,
+                  batch_size: int = 32) -> pd.DataFrame | None:
+    """How close what ``predict`` reports as ``"measurements"`` comes to the measurements of the
+    signals: the records of ``ecg_file``'s test split (the first ``records``) drawn in the paper look,
+    read back by predict's page preparation and read by ``classifier``'s measurement head, against
+    :func:`vizecg.data.ecg_measurements.measure_records` of the same records. One row per
+    measurement: records where both exist, Pearson r, median absolute error in its unit. ``None``
+    for a model without the head."""
+    from torch.utils.data import DataLoader
+
+    from vizecg.data.ecg_measurements import measure_records
+    from vizecg.data.prepared import read_index, read_signals
+
+    if not classifier.measurements:
+        return None
+    dataset = ECGDataset(ecg_file, "test", decimate=decimate,
+                         image_renderer=card_renderer(classifier.image_height, classifier.image_width, "paper", 0.0,
+                                                      seed))
+    index = read_index(ecg_file)
+    rows = index.index[index["split"] == "test"].to_numpy()
+    if records is not None and len(dataset) > records:
+        dataset, rows = Subset(dataset, range(records)), rows[:records]
+    read = np.concatenate([classifier.read(batch["image"].numpy())[1]
+                           for batch in DataLoader(dataset, batch_size=batch_size, num_workers=CARD_WORKERS)])
+    measured = measure_records(read_signals(ecg_file, rows))
+    out = []
+    for column, (name, _, _) in enumerate(classifier.measurements):
+        truth = measured[name].to_numpy(float) if name in measured else np.full(len(read), np.nan)
+        both = np.isfinite(truth) & np.isfinite(read[:, column])
+        r = float(np.corrcoef(truth[both], read[both, column])[0, 1]) if both.sum() > 2 else float("nan")
+        out.append({"measurement": name, "records": int(both.sum()), "Pearson r": r,
+                    "median |error|": float(np.median(np.abs(truth[both] - read[both, column])))
+                    if both.any() else float("nan")})
+    return pd.DataFrame(out)
+
+
+def readings_section(meta: dict, readings: dict[str, pd.DataFrame | None] | None) -> list[str]:
+    """The card's section on the measurement head's readings, or nothing for a model without one."""
+    if not meta.get("measurements"):
+        return []
+    lines = ["## What it reads off the page (measurements)",
+             "Beside the probabilities, `predict` reports what the image stream's measurement head reads off the "
+             "page (`\"measurements\"` in the JSON, `m_<name>` in the CSV). They are a network's readings, "
+             "compared here with the same measurements taken from the digital signal by "
+             "`vizecg.data.ecg_measurements` (paper look, read back by predict's page preparation):", ""]
+    tables = {name: frame for name, frame in (readings or {}).items() if frame is not None and len(frame)}
+    if not tables:
+        return [*lines, "Not measured.", ""]
+    lines += ["| data | measurement | records | Pearson r | median abs. error |", "|---|---|---:|---:|---:|"]
+    for data, frame in tables.items():
+        lines += [f"| {data} | {r['measurement']} | {r['records']} | {r['Pearson r']:.2f} | {r['median |error|']:.3g} |"
+                  for r in frame.to_dict("records")]
+    return [*lines, "", "A reading whose r is near 0 is not read at all: ignore it.", ""]
+
+
 def _measurement_findings(criteria: pd.DataFrame, gap: float = 0.2) -> list[str]:
     """Sentences for the card, from the measured table only: classes whose positives mostly fail
     the definition (the labels are looser than it), else classes the model does not read."""
@@ -308,7 +363,8 @@ def thresholds_section(meta: dict) -> list[str]:
 
 def write_model_card(path: Path, meta: dict, evaluation: pd.DataFrame, real_prints: pd.DataFrame,
                      panel: Path, *, model_dir: str | Path, n_boot: int, command: str,
-                     criteria: pd.DataFrame | None = None) -> Path:
+                     criteria: pd.DataFrame | None = None,
+                     readings: dict[str, pd.DataFrame | None] | None = None) -> Path:
     """``MODEL_CARD.md`` from the shipped ``model.json``, the measured tables and the panel figure."""
     training = meta.get("training") or {}
     params = meta.get("params") or {}
@@ -373,6 +429,7 @@ def write_model_card(path: Path, meta: dict, evaluation: pd.DataFrame, real_prin
            criteria_table(criteria), "", *_measurement_findings(criteria)]
           if criteria is not None and len(criteria) else ["Not measured: LUDB was not available."]),
         "",
+        *readings_section(meta, readings),
         "## Real printed and photographed pages (no labels)",
         f"{len(real_prints)} pages beside the project, through `python -m vizecg.predict`: {int((~refused).sum())} "
         f"classified, {int(refused.sum())} refused by the ECG-page check.",
