@@ -146,6 +146,9 @@ def test_release_run_trains_on_the_deployed_path_and_its_stage_is_frozen() -> No
     assert release["input"]["curriculum"][0] == pool["fresh_epochs"]
     assert pool["fresh_epochs"] * pool["size"] > 50_000
     assert image_renderer(release, train=True).clean_style == "random"  # those clean pages in every layout
+    # pages twice as tall as the profile's, where a P wave (and so the PR interval) is more than a pixel
+    assert release["input"]["image_height"] == 2 * params["input"]["image_height"]
+    assert release["input"]["image_width"] == params["input"]["image_width"]
     # the image stream reads the measurements too, and its loss asks for them
     from vizecg.study.runs import build_run_model
     model, loss_fn, _ = build_run_model(release, "vizecgnet_release")
