@@ -47,10 +47,10 @@ from vizecg.data.ecg_measurements import MEASUREMENT_TARGETS, measurement_target
 from vizecg.data.preprocess import preprocess_batch  # noqa: E402
 from vizecg.data.synthetic import generate  # noqa: E402
 from vizecg.data.stream import SyntheticStreamDataset  # noqa: E402
-from vizecg.evaluation.metrics import per_class_auroc  # noqa: E402
+from vizecg.evaluation.metrics import per_class_auroc, reading_agreement  # noqa: E402
 from vizecg.render.training import TrainingImageRenderer  # noqa: E402
 from vizecg.shipped_model import is_shipped_model, load_shipped_model, shipped_meta_path  # noqa: E402
-from vizecg.study.shipped_card import card_renderer  # noqa: E402
+from vizecg.study.shipped_card import DEFINING_MEASUREMENT, card_renderer  # noqa: E402
 from vizecg.training import read_checkpoint  # noqa: E402
 
 
@@ -124,9 +124,10 @@ def model_input_size(pages) -> tuple[int, int]:
 
 
 #: class -> (measurement column, sign): the head's reading that defines the class, oriented so that
-#: a higher score means the class (SB: slower heart rate)
-DEFINING_READING = {"1dAVb": ("pr_interval_ms", 1.0), "SB": ("heart_rate_bpm", -1.0),
-                    "ST": ("heart_rate_bpm", 1.0), "AF": ("rr_irregularity", 1.0)}
+#: a higher score means the class (SB: slower heart rate): the model card's defining measurements
+#: (not the blocks, which share the QRS duration) and the RR irregularity for AF
+DEFINING_READING = {**{label: DEFINING_MEASUREMENT[label][:2] for label in ("1dAVb", "SB", "ST")},
+                    "AF": ("rr_irregularity", 1)}
 
 
 def readout(model, pages, what: str, workers: int) -> dict:
@@ -146,14 +147,9 @@ def readout(model, pages, what: str, workers: int) -> dict:
     print(what)
     figures = {"measurements": {}, "class_auroc": {}}
     for column, (name, (centre, scale)) in enumerate(MEASUREMENT_TARGETS.items()):
-        known = np.isfinite(measured[:, column])
-        truth = measured[known, column] * scale + centre
-        guess = read[known, column] * scale + centre
-        r = float(np.corrcoef(truth, guess)[0, 1]) if known.sum() > 2 else float("nan")
-        error = float(np.median(np.abs(truth - guess)))
-        figures["measurements"][name] = {"records": int(known.sum()), "pearson_r": round(r, 3),
-                                         "median_abs_error": round(error, 3)}
-        print(f"  {name:18s} n={int(known.sum()):4d}  r={r:6.3f}  median |error| {error:8.3f}")
+        n, r, error = reading_agreement(measured[:, column] * scale + centre, read[:, column] * scale + centre)
+        figures["measurements"][name] = {"records": n, "pearson_r": round(r, 3), "median_abs_error": round(error, 3)}
+        print(f"  {name:18s} n={n:4d}  r={r:6.3f}  median |error| {error:8.3f}")
     classifier = per_class_auroc(labels, logits)
     for label, (name, sign) in DEFINING_READING.items():
         c = LABELS.index(label)

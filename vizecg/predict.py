@@ -421,20 +421,14 @@ def _classifier(model: torch.nn.Module, meta: dict, checkpoint: Path, device: to
 def _measurement_columns(model: torch.nn.Module, meta: dict, checkpoint: Path) -> list[tuple[str, float, float]]:
     """How to read the model's measurement head: as a shipped model's ``model.json`` lists it, or for
     a study checkpoint the constants it was trained with (:data:`MEASUREMENT_TARGETS`)."""
-    outputs = getattr(model, "measurement_outputs", 0)
-    if not outputs:
-        return []
-    if meta.get("format") == shipped_model.FORMAT:
-        try:
-            return shipped_model.measurement_columns(meta, meta.get("model_options") or {}, checkpoint) or []
-        except ShippedModelError as error:
-            raise PredictSetupError(_one_line(str(error))) from None
-    from vizecg.data.ecg_measurements import MEASUREMENT_TARGETS
-
-    if outputs != len(MEASUREMENT_TARGETS):
-        raise PredictSetupError(f"checkpoint {checkpoint}: a measurement head of {outputs} outputs matches no "
-                                f"known measurement list ({list(MEASUREMENT_TARGETS)})")
-    return [(name, centre, scale) for name, (centre, scale) in MEASUREMENT_TARGETS.items()]
+    options = {"measurement_outputs": getattr(model, "measurement_outputs", 0)}
+    shipped = meta.get("format") == shipped_model.FORMAT
+    try:
+        if not shipped:  # a study checkpoint: read as the shipped folder written from it would say
+            meta = {"measurements": shipped_model.measurement_output_spec(options)}
+        return shipped_model.measurement_columns(meta, options, checkpoint) or []
+    except ShippedModelError as error:  # the shipped model's message names its file already
+        raise PredictSetupError(_one_line(str(error) if shipped else f"checkpoint {checkpoint}: {error}")) from None
 
 
 def resolve_thresholds(meta: dict, override: float | None, source: Path | str = "checkpoint") -> np.ndarray:

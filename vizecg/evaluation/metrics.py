@@ -142,6 +142,18 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray,
     }
 
 
+def reading_agreement(truth: np.ndarray, reading: np.ndarray) -> tuple[int, float, float]:
+    """How closely a reading follows a measurement (1-D, same length, same unit), over the entries
+    where both are finite: ``(entries, Pearson r, median absolute error)``; r is NaN under three
+    entries, the error NaN with none."""
+    truth, reading = np.asarray(truth, dtype=float), np.asarray(reading, dtype=float)
+    both = np.isfinite(truth) & np.isfinite(reading)
+    n = int(both.sum())
+    r = float(np.corrcoef(truth[both], reading[both])[0, 1]) if n > 2 else float("nan")
+    error = float(np.median(np.abs(truth[both] - reading[both]))) if n else float("nan")
+    return n, r, error
+
+
 def tune_thresholds(y_val: np.ndarray, p_val: np.ndarray, *, default: float = 0.5) -> np.ndarray:
     """Per-class thresholds that maximise F1 on a validation set.
 

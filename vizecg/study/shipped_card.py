@@ -20,6 +20,7 @@ from torch.utils.data import Subset
 from vizecg.contract import LABELS
 from vizecg.data.dataset import ECGDataset
 from vizecg.evaluation import predict_probs
+from vizecg.evaluation.metrics import reading_agreement
 from vizecg.study.config import run_spec
 from vizecg.study.external import score as external_score
 
@@ -170,11 +171,8 @@ def head_readings(classifier, ecg_file: Path, *, decimate: int, seed: int = 0, r
     out = []
     for column, (name, _, _) in enumerate(classifier.measurements):
         truth = measured[name].to_numpy(float) if name in measured else np.full(len(read), np.nan)
-        both = np.isfinite(truth) & np.isfinite(read[:, column])
-        r = float(np.corrcoef(truth[both], read[both, column])[0, 1]) if both.sum() > 2 else float("nan")
-        out.append({"measurement": name, "records": int(both.sum()), "Pearson r": r,
-                    "median |error|": float(np.median(np.abs(truth[both] - read[both, column])))
-                    if both.any() else float("nan")})
+        n, r, error = reading_agreement(truth, read[:, column])
+        out.append({"measurement": name, "records": n, "Pearson r": r, "median |error|": error})
     return pd.DataFrame(out)
 
 
