@@ -32,7 +32,6 @@ from vizecg.data.preprocess import SHORT_EXAM_SAMPLES, as_short_exam  # noqa: E4
 from vizecg.evaluation.bootstrap import AUROCMetric, bootstrap_ci, paired_difference_ci  # noqa: E402
 from vizecg.evaluation.metrics import per_class_auroc  # noqa: E402
 from vizecg.predict import load_classifier  # noqa: E402
-from vizecg.shipped_model import SHIPPED_MODEL_DIR  # noqa: E402
 from vizecg.study.shipped_card import card_renderer  # noqa: E402
 
 
@@ -64,7 +63,8 @@ def scored(classifier, pages: dict, n_boot: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=SHIPPED_MODEL_DIR, help="a shipped-model folder or best.pt")
+    parser.add_argument("--model", type=Path, default=Path("models/vizecgnet_image"),
+                        help="a shipped-model folder or best.pt (default: the shipped model)")
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared/dataset.h5"))
     parser.add_argument("--ludb", type=Path, default=Path("data/ludb/dataset.h5"))
     parser.add_argument("--test-records", type=int, default=500)
