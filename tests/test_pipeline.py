@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -193,6 +194,10 @@ def test_reports_name_no_machine_paths() -> None:
     committed = [p for p in Path("reports").rglob("*.html")
                  if re.search(r"(?:site|dist)-packages/", p.read_text(encoding="utf-8"))]
     assert not committed, committed
+    stdlib = sysconfig.get_paths()["stdlib"]
+    assert without_machine_paths(f'File "{stdlib}/multiprocessing/process.py"', "/srv/study") == \
+        'File "<stdlib>/multiprocessing/process.py"'
+    assert not [p for p in Path("reports").rglob("*.html") if stdlib in p.read_text(encoding="utf-8")]
 
 
 def test_run_fingerprint_holds_only_what_changes_the_weights() -> None:

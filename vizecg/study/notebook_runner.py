@@ -38,9 +38,13 @@ def run_notebook(notebook: str | Path, html: str | Path, parameters: dict, execu
 def without_machine_paths(text: str, root: str | Path) -> str:
     """``text`` with the paths of the machine that ran it made relative: the repository root becomes
     ``.`` and an installed package's location ``<site-packages>/`` (tracebacks and warnings name
-    them). The reports are committed and read on other machines."""
+    them), and the interpreter's standard library ``<stdlib>/`` (a traceback from inside it, e.g. a
+    DataLoader worker's ``multiprocessing``). The reports are committed and read on other machines."""
+    import sysconfig
+
     root = str(Path(root).resolve())
-    return _without_package_dirs(text).replace(root + "/", "./").replace(root, ".")
+    stdlib = sysconfig.get_paths()["stdlib"].rstrip("/") + "/"
+    return _without_package_dirs(text).replace(stdlib, "<stdlib>/").replace(root + "/", "./").replace(root, ".")
 
 
 #: characters that end a path written in a traceback, a warning or HTML
