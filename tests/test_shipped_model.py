@@ -409,7 +409,47 @@ def test_the_card_says_how_the_training_records_were_drawn() -> None:
     assert _records_seen(params, None, {"epochs": 3}) == "fresh records every epoch"  # an older model.json
     text = _records_seen(params, "pooled", {"epochs": 5})
     assert "replay pool of 100 pages" in text and "200 distinct records in 5 epochs" in text
-    assert "seen about 4 times" in text
+    from vizecg.study.shipped_card import _stream_seed
+
+    assert _stream_seed(params, "pooled") == params["data"]["train_stream"]["seed"]
+    params["runs"]["pooled"]["train"]["stream_seed"] = 7  # a continued run's own stream
+    assert _stream_seed(params, "pooled") == 7 and _stream_seed(params, None) == params["data"]["train_stream"]["seed"]
+    params["runs"]["pooled"]["train"]["replay_pool"]["fresh_epochs"] = 3  # drawn anew for 3 epochs, then refreshed
+    assert "350 distinct records in 5 epochs" in _records_seen(params, "pooled", {"epochs": 5})
+
+
+def test_a_continued_model_records_and_states_the_training_it_started_from(tmp_path) -> None:
+    """A warm-started run's shipped model.json carries its source run's training, and the card states it:
+    its own few epochs are not all the training its weights had."""
+    import torch
+
+    from vizecg.models import create_model
+    from vizecg.shipped_model import run_training_record, save_shipped_model
+    from vizecg.study.shipped_card import _warm_start_lines
+
+    runs = tmp_path / "models"
+    for run, rows in (("source", 12), ("continued", 4)):
+        (runs / run).mkdir(parents=True)
+        lines = ["epoch,samples_seen,train_seconds,seconds,samples_per_s"]
+        lines += [f"{e},{e * 100},60,90,10" for e in range(1, rows + 1)]
+        (runs / run / "history.csv").write_text("\n".join(lines) + "\n")
+    options = {"signal_width": 4, "image_width": 4, "embed_dim": 16, "head_hidden": 16, "num_heads": 2}
+    model = create_model("vizecgnet", num_classes=6, **options)
+    checkpoint = runs / "continued" / "best.pt"
+    torch.save({"model_name": "vizecgnet", "model_options": options, "labels": list(LABELS), "run": "continued",
+                "input": {"image_height": 64, "image_width": 178}, "params": {}, "epoch": 3,
+                "warm_start": {"run": "source", "epoch": 11, "val_auroc": 0.9}, "state_dict": model.state_dict()},
+               checkpoint)
+    record = run_training_record(checkpoint, {"warm_start": {"run": "source", "epoch": 11}})
+    assert record["epochs"] == 4 and record["warm_start"]["run"] == "source"
+    assert record["warm_start"]["training"]["epochs"] == 12 and record["warm_start"]["training"]["samples_seen"] == 1200
+    assert run_training_record(checkpoint, {}) == {k: v for k, v in record.items() if k != "warm_start"}
+    out = save_shipped_model(checkpoint, tmp_path / "shipped")
+    shipped = json.loads((out / "model.json").read_text())
+    assert shipped["training"]["warm_start"]["training"]["samples_seen"] == 1200
+    line = " ".join(_warm_start_lines(shipped["training"]))
+    assert "Continued from run `source`" in line and "epoch 11" in line and "12 epochs, 1,200 pages" in line
+    assert _warm_start_lines({"epochs": 4}) == []
 
 
 def test_the_card_says_where_the_records_ranked_highest_contradict_the_definition() -> None:

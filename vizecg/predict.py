@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import gc
 import json
 import math
 import multiprocessing
@@ -597,6 +598,10 @@ def _prepared_in_processes(files: Sequence[Path], height: int, width: int, ecg_c
     address space, so no file can take the run, or another file's result, down with it.
     """
     context = multiprocessing.get_context("fork")
+    # Garbage the caller left (e.g. a finished DataLoader iterator in a reference cycle) would be
+    # inherited by every reader and collected there, where a loader iterator's __del__ fails loudly
+    # ("can only test a child process"): collect it once here, before the first fork.
+    gc.collect()
     waiting = deque(enumerate(files))
     running: dict[Connection, _Job] = {}
     try:

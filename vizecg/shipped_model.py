@@ -422,6 +422,20 @@ def training_record(history_csv: Path) -> dict | None:
             "samples_per_s_last_epoch": round(float(last["samples_per_s"]), 1) if last.get("samples_per_s") else None}
 
 
+def run_training_record(checkpoint_path: Path, meta: Mapping[str, Any]) -> dict | None:
+    """:func:`training_record` of the run that wrote ``checkpoint_path``, and where that run was
+    warm-started from another (``train.warm_start``), the source run's record under ``"warm_start"``
+    (its run, the epoch whose weights it took, and its own training): a continued run's four epochs
+    are not all the training its weights had."""
+    record = training_record(checkpoint_path.parent / "history.csv")
+    source = meta.get("warm_start")
+    if record is None or not source:
+        return record
+    source_dir = checkpoint_path.parent.parent / str(source["run"])
+    return {**record, "warm_start": {"run": source["run"], "epoch": source.get("epoch"),
+                                     "training": training_record(source_dir / "history.csv")}}
+
+
 def save_shipped_model(checkpoint_path: str | Path, out_dir: str | Path, *,
                        extra_meta: Mapping[str, Any] | None = None, verify: bool = True) -> Path:
     """Write the image-only part of study checkpoint ``checkpoint_path`` to ``out_dir``; returns ``out_dir``.
@@ -448,7 +462,8 @@ def save_shipped_model(checkpoint_path: str | Path, out_dir: str | Path, *,
         git_commit        commit of the code that wrote this folder, or null
         params            the resolved params the model was trained with (checkpoint "params")
         source_checkpoint {"file", "epoch", "metrics"}
-        training          what the run cost, from history.csv beside the checkpoint (or null)
+        training          what the run cost, from history.csv beside the checkpoint (or null); a
+                          warm-started run adds its source run's under "warm_start"
         extra             ``extra_meta`` (JSON-safe), {} by default
 
     With ``verify`` the folder is loaded back and must give the checkpoint model's image-only
@@ -524,7 +539,7 @@ def save_shipped_model(checkpoint_path: str | Path, out_dir: str | Path, *,
         "run": meta.get("run"),
         "source_checkpoint": {"file": checkpoint_path.name, "epoch": _json_safe(meta.get("epoch")),
                               "metrics": _json_safe(meta.get("metrics"))},
-        "training": training_record(checkpoint_path.parent / "history.csv"),
+        "training": run_training_record(checkpoint_path, meta),
         "extra": _json_safe(dict(extra_meta or {})),
     }
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"

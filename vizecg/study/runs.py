@@ -85,10 +85,11 @@ def image_renderer(params: dict, *, train: bool, seed: int | None = None, split:
 
 
 def make_dataset(params: dict, work_dir: str | Path, split: str, *, train: bool, with_image: bool,
-                 records_per_epoch: int | None = None, measurement_targets: bool = False):
+                 records_per_epoch: int | None = None, measurement_targets: bool = False,
+                 stream_seed: int | None = None):
     """The dataset of ``split``: the prepared HDF5 file's records, or for training with
-    ``data.train_stream`` set, the endless synthetic stream (``records_per_epoch`` overrides its
-    ``records_per_epoch``; ``measurement_targets`` adds each record's measurements, for
+    ``data.train_stream`` set, the endless synthetic stream (``records_per_epoch`` and
+    ``stream_seed`` override its own; ``measurement_targets`` adds each record's measurements, for
     :class:`~vizecg.models.losses.MeasurementLoss`)."""
     inp = params["input"]
     stream = params["data"].get("train_stream")
@@ -102,7 +103,8 @@ def make_dataset(params: dict, work_dir: str | Path, split: str, *, train: bool,
             raise ValueError("data.train_stream draws synthetic records; it needs data.source: synthetic")
         options = {k: v for k, v in params["data"].get("source_options", {}).items() if k not in ("n_records", "seed")}
         return SyntheticStreamDataset(
-            records_per_epoch or stream["records_per_epoch"], stream_seed=stream["seed"],
+            records_per_epoch or stream["records_per_epoch"],
+            stream_seed=stream["seed"] if stream_seed is None else int(stream_seed),
             holdout_seed=params["data"].get("source_options", {}).get("seed", 0), generator_options=options,
             decimate=inp["decimate"], image_renderer=image_renderer(params, train=train) if with_image else None,
             gain_augment=tuple(inp["gain_augment"]) if train and inp.get("gain_augment") else None,
@@ -138,16 +140,55 @@ def _run_fingerprint(params: dict, spec: dict) -> str:
     return json.dumps({"spec": spec, **blocks}, sort_keys=True, default=str)
 
 
+def run_fingerprint(params: dict, run: str) -> str:
+    """What identifies ``run``'s training: its spec and the profile's data and input blocks, and for a
+    run warm-started from another (``train.warm_start``), the source's fingerprint too, so that a
+    continuation of a source trained with other parameters is retrained, not skipped as finished."""
+    spec = run_spec(params, run)
+    fingerprint = _run_fingerprint(params_for_run(params, run), spec)
+    source = spec["train"].get("warm_start")
+    if source:
+        fingerprint += "\nwarm start: " + run_fingerprint(params, source)
+    return fingerprint
+
+
+def warm_start_weights(work_dir: str | Path, run: str, source: str, model) -> dict:
+    """Load ``source`` run's selected weights (``best.pt``) into ``model`` for ``run`` to continue
+    training from (``train.warm_start``), and return where they came from for the checkpoint's meta.
+
+    The source must be a finished run of the same architecture and options: its weights are
+    loaded strictly, so a mismatch fails here, naming both runs, instead of training a half-loaded
+    model."""
+    from vizecg.training.checkpoint import CheckpointError, read_checkpoint
+
+    path = run_dir(work_dir, source) / "best.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"run '{run}': train.warm_start names run '{source}', but {path} does not exist; "
+                                f"train '{source}' first")
+    payload = read_checkpoint(path)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"run '{run}': the weights of '{source}' ({path}) do not fit its model: "
+                              f"{str(exc).splitlines()[0]}") from exc
+    metrics = payload.get("metrics") or {}
+    return {"run": source, "epoch": int(payload.get("epoch", 0)),
+            "val_auroc": None if metrics.get("val_auroc") is None else float(metrics["val_auroc"])}
+
+
 def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = True):
     """Train ``run`` (resuming or skipping finished work) and return the engine's FitResult.
 
     A checkpoint left by different parameters is not resumed: the folder is cleared,
-    since continuing it would mix two experiments.
+    since continuing it would mix two experiments. ``train.warm_start: <run>`` starts from that
+    run's selected weights (a fresh optimizer and learning-rate schedule: a warm restart), and
+    ``train.stream_seed`` draws its records from another synthetic stream than the profile's,
+    so that a continued run learns from records its source never saw.
     """
     from vizecg.models.losses import needs_measurements
     from vizecg.training.engine import fit
 
-    params = params_for_run(params, run)
+    profile_params, params = params, params_for_run(params, run)
     model, loss_fn, spec = build_run_model(params, run)
     if spec["train"].get("threads"):
         # A fixed thread count: CPU kernels may split reductions by thread, so the count is part
@@ -155,7 +196,7 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
         # DataLoader worker that draws and renders the records).
         torch.set_num_threads(int(spec["train"]["threads"]))
     out = run_dir(work_dir, run)
-    fingerprint = _run_fingerprint(params, spec)
+    fingerprint = run_fingerprint(profile_params, run)
     stamp = out / "run_params.json"
     if _rank() == 0:
         if out.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
@@ -169,7 +210,8 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     with_image = "image" in inputs
     train_set = make_dataset(params, work_dir, "train", train=True, with_image=with_image,
                              records_per_epoch=spec["train"].get("records_per_epoch"),
-                             measurement_targets=needs_measurements(loss_fn))
+                             measurement_targets=needs_measurements(loss_fn),
+                             stream_seed=spec["train"].get("stream_seed"))
     pool = spec["train"].get("replay_pool")
     if pool:
         from vizecg.data.replay_pool import ReplayPool
@@ -183,6 +225,9 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     tr = spec["train"]
     meta = {"model_name": spec["model"], "model_options": spec["model_options"], "labels": LABELS,
             "run": run, "input": {**params["input"], "render_style": "paper"}, "params": params}
+    if tr.get("warm_start"):
+        # read before fit: a resumed run's last.pt then replaces these weights, as it should
+        meta["warm_start"] = warm_start_weights(work_dir, run, tr["warm_start"], model)
     return fit(model, loss_fn, train_set, val_set, out_dir=out, epochs=tr["epochs"],
                batch_size=tr["batch_size"], lr=tr["lr"], lr_min=tr["lr_min"],
                weight_decay=tr.get("weight_decay", 0.0), inputs=inputs,

@@ -9,6 +9,7 @@ panel and the ecg_plot pages run through :func:`vizecg.predict.predict_files` it
 """
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -165,6 +166,7 @@ def head_readings(classifier, ecg_file: Path, *, decimate: int, seed: int = 0, r
     rows = index.index[index["split"] == "test"].to_numpy()
     if records is not None and len(dataset) > records:
         dataset, rows = Subset(dataset, range(records)), rows[:records]
+    gc.collect()  # no dead loader iterator may reach the workers forked next (see vizecg.training.engine)
     read = np.concatenate([classifier.read(batch["image"].numpy())[1]
                            for batch in DataLoader(dataset, batch_size=batch_size, num_workers=CARD_WORKERS)])
     measured = measure_records(read_signals(ecg_file, rows))
@@ -321,10 +323,30 @@ def _records_seen(params: dict, run: str | None, training: dict) -> str:
     if not pool:
         return "fresh records every epoch"
     epochs = int(training.get("epochs") or 0)
-    distinct = pool["size"] + max(epochs - 1, 0) * pool["refresh"]
-    return (f"drawn into a replay pool of {pool['size']:,} pages, {pool['refresh']:,} of them redrawn with new "
-            f"records every epoch ({distinct:,} distinct records in {epochs} epochs, each page seen about "
-            f"{pool['size'] / max(pool['refresh'], 1):.0f} times)")
+    fresh = min(int(pool.get("fresh_epochs", 1)), epochs)
+    distinct = pool["size"] * fresh + max(epochs - fresh, 0) * pool["refresh"]
+    return (f"drawn into a replay pool of {pool['size']:,} pages, the whole pool drawn anew for the first "
+            f"{fresh} epoch(s), then {pool['refresh']:,} of them redrawn with new records every epoch "
+            f"({distinct:,} distinct records in {epochs} epochs)")
+
+
+def _stream_seed(params: dict, run: str | None):
+    """The synthetic stream the run's training records came from: its own ``train.stream_seed``, else the
+    profile's ``data.train_stream.seed``."""
+    own = run_spec(params, run)["train"].get("stream_seed") if run and run in params.get("runs", {}) else None
+    return own if own is not None else (params.get("data", {}).get("train_stream") or {}).get("seed")
+
+
+def _warm_start_lines(training: dict) -> list[str]:
+    """What a continued run (``train.warm_start``) started from: its weights had been trained before."""
+    source = training.get("warm_start")
+    if not source:
+        return []
+    prior = source.get("training") or {}
+    return [f"- Continued from run `{source['run']}` (the weights of its epoch {source.get('epoch')}; that run: "
+            f"{prior.get('epochs')} epochs, {prior.get('samples_seen') or 0:,} pages, "
+            f"{(prior.get('train_seconds') or 0) / 60:.0f} min of training on 2 CPU cores) with a fresh optimizer "
+            "and learning-rate cycle; the lines around this one describe the continuation."]
 
 
 def thresholds_section(meta: dict) -> list[str]:
@@ -396,13 +418,14 @@ def write_model_card(path: Path, meta: dict, evaluation: pd.DataFrame, real_prin
         "## Training data",
         f"- Synthetic only: 12-lead records from the project's generator (`vizecg.data.synthetic`, "
         f"`data.source: {data.get('source')}`), each disease drawn from its ECG criteria; "
-        f"{_records_seen(params, meta.get('run'), training)} (stream seed {data.get('train_stream', {}).get('seed')}), "
+        f"{_records_seen(params, meta.get('run'), training)} (stream seed {_stream_seed(params, meta.get('run'))}), "
         "validation records from another seed.",
         f"- Pages: every layout and style the renderer draws (60% the paper's ecg_plot 2x6 look), with print, scan "
         f"and phone-photo artifacts up to severity {inp.get('train_artifact_severity', ['?', '?'])[1]} after a "
         f"clean-page curriculum ({inp.get('curriculum')}); gain augmentation {inp.get('gain_augment')}; every page "
         f"drawn at {inp.get('render_scale', 1)}x and read back through `prepare_page` "
         f"(`page_preparation: {inp.get('page_preparation', 'none')}`).",
+        *_warm_start_lines(training),
         f"- Cost: {training.get('epochs')} epochs, {seen:,} pages, {training.get('wall_seconds', 0) / 60:.0f} min "
         "on 2 CPU cores." if seen else "- Cost: not recorded.",
         "",

@@ -1,0 +1,117 @@
+"""A run that continues another (``train.warm_start``) starts from its selected weights, learns from
+records of another stream (``train.stream_seed``) and refuses a source that is missing or does not fit."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from vizecg.study.config import load_params
+from vizecg.study.data_prep import prepare_dataset
+from vizecg.study.runs import build_run_model, make_dataset, run_dir, train_run, warm_start_weights
+from vizecg.training.checkpoint import CheckpointError, read_checkpoint
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The smoke profile's prepared data and a one-epoch ResNet18 run to continue from."""
+    work = tmp_path_factory.mktemp("warm_start")
+    params = load_params(profile="smoke")
+    params["runs"]["source"] = {"model": "resnet18", "inference": ["image"], "train": {"epochs": 1}}
+    prepare_dataset(params, work, progress=False)
+    train_run(params, "source", work, progress=False)
+    return params, work
+
+
+def test_a_continued_run_starts_from_its_source_and_records_it(trained) -> None:
+    params, work = trained
+    source = read_checkpoint(run_dir(work, "source") / "best.pt")
+    model, _, _ = build_run_model(params, "source")
+    assert not all(torch.equal(v, source["state_dict"][k]) for k, v in model.state_dict().items())
+    info = warm_start_weights(work, "continued", "source", model)
+    assert all(torch.equal(v, source["state_dict"][k]) for k, v in model.state_dict().items())
+    assert info["run"] == "source" and info["epoch"] == 1
+
+    params["runs"]["continued"] = {"model": "resnet18", "inference": ["image"],
+                                   "train": {"epochs": 1, "lr": 1e-4, "warm_start": "source", "stream_seed": 7}}
+    train_run(params, "continued", work, progress=False)
+    continued = read_checkpoint(run_dir(work, "continued") / "best.pt")
+    assert continued["warm_start"]["run"] == "source"
+    # trained on from there: the weights moved, but not far (a small learning rate, one epoch)
+    moved = [float((continued["state_dict"][k].float() - v.float()).abs().max())
+             for k, v in source["state_dict"].items() if v.is_floating_point()]
+    assert max(moved) > 0
+
+
+def test_stream_seed_draws_other_records(trained) -> None:
+    params, work = trained
+    profile_stream = make_dataset(params, work, "train", train=False, with_image=False)
+    other_stream = make_dataset(params, work, "train", train=False, with_image=False, stream_seed=7)
+    assert profile_stream.stream_seed == params["data"]["train_stream"]["seed"] and other_stream.stream_seed == 7
+    assert not torch.equal(profile_stream[0]["signal"], other_stream[0]["signal"])
+
+
+def test_a_missing_or_unfitting_source_is_a_clear_error(trained) -> None:
+    params, work = trained
+    model, _, _ = build_run_model(params, "source")
+    with pytest.raises(FileNotFoundError, match="'nowhere'.*best.pt"):
+        warm_start_weights(work, "continued", "nowhere", model)
+    params["runs"]["wider"] = {"model": "resnet18", "options": {"base_width": 8}, "inference": ["image"]}
+    wider, _, _ = build_run_model(params, "wider")
+    with pytest.raises(CheckpointError, match="'source'.*do not fit"):
+        warm_start_weights(work, "wider", "source", wider)
+
+
+def test_the_release_continuation_reads_the_release_runs_pages_from_new_records() -> None:
+    """``runs.vizecgnet_release_continued`` must be the release run's network on the release run's pages
+    (only the curriculum differs: the broad look from its first epoch), warm-started from it, on records
+    of a stream the release run never drew from and that is not the validation/test seed."""
+    from vizecg.study.config import params_for_run, run_spec
+
+    params = load_params(profile="default")
+    release, continued = (run_spec(params, run) for run in ("vizecgnet_release", "vizecgnet_release_continued"))
+    assert continued["model"] == release["model"] and continued["model_options"] == release["model_options"]
+    assert continued["loss_options"] == release["loss_options"]
+    release_input, continued_input = (params_for_run(params, run)["input"]
+                                      for run in ("vizecgnet_release", "vizecgnet_release_continued"))
+    assert {k: v for k, v in continued_input.items() if k != "curriculum"} == \
+        {k: v for k, v in release_input.items() if k != "curriculum"}
+    assert continued_input["curriculum"] == [0, 0]
+    assert continued["train"]["warm_start"] == "vizecgnet_release"
+    assert continued["train"]["stream_seed"] not in (params["data"]["train_stream"]["seed"],
+                                                     params["data"]["source_options"]["seed"])
+    assert continued["train"]["lr"] < release["train"]["lr"]  # a restart, not a second run from scratch
+
+
+def test_the_release_stage_ships_the_continuation() -> None:
+    """The frozen ``release`` stage trains both runs and writes the continuation's weights, so that
+    retraining it reproduces what is shipped."""
+    import yaml
+
+    stage = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]["release"]
+    commands = " ".join(stage["cmd"])
+    assert commands.index("-p run vizecgnet_release ") < commands.index("-p run vizecgnet_release_continued")
+    assert "python -m vizecg.shipped_model data/models/vizecgnet_release_continued/best.pt models/vizecgnet_image" \
+        in " ".join(commands.split())
+    assert {"runs.vizecgnet_release", "runs.vizecgnet_release_continued"} <= set(stage["params"])
+
+
+def test_a_continuation_is_retrained_when_its_source_would_be(trained) -> None:
+    """A continued run's identity includes its source's: a source trained with other parameters makes the
+    finished continuation stale (retrained, not skipped), while runs without a warm start keep their
+    fingerprint as before."""
+    import copy
+
+    from vizecg.study.config import params_for_run, run_spec
+    from vizecg.study.runs import _run_fingerprint, run_fingerprint
+
+    params, _ = trained
+    params = copy.deepcopy(params)
+    params["runs"]["continued"] = {"model": "resnet18", "inference": ["image"],
+                                   "train": {"epochs": 1, "lr": 1e-4, "warm_start": "source", "stream_seed": 7}}
+    plain = run_fingerprint(params, "source")
+    assert plain == _run_fingerprint(params_for_run(params, "source"), run_spec(params, "source"))
+    before = run_fingerprint(params, "continued")
+    params["runs"]["source"]["train"]["epochs"] = 2
+    assert run_fingerprint(params, "continued") != before
