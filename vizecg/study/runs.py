@@ -18,7 +18,7 @@ import torch
 
 from vizecg.contract import LABELS
 from vizecg.data.dataset import ECGDataset
-from vizecg.study.config import params_for_run, run_spec
+from vizecg.study.config import ConfigError, params_for_run, run_spec
 
 #: inputs each kind of model trains on; multimodal models are selected on image-only inference
 TRAIN_INPUTS = {"signal": ("signal",), "image": ("image",), "multimodal": ("signal", "image")}
@@ -140,15 +140,18 @@ def _run_fingerprint(params: dict, spec: dict) -> str:
     return json.dumps({"spec": spec, **blocks}, sort_keys=True, default=str)
 
 
-def run_fingerprint(params: dict, run: str) -> str:
+def run_fingerprint(params: dict, run: str, _chain: tuple[str, ...] = ()) -> str:
     """What identifies ``run``'s training: its spec and the profile's data and input blocks, and for a
     run warm-started from another (``train.warm_start``), the source's fingerprint too, so that a
-    continuation of a source trained with other parameters is retrained, not skipped as finished."""
+    continuation of a source trained with other parameters is retrained, not skipped as finished.
+    A chain of warm starts that returns to a run it passed is a :class:`ConfigError`."""
+    if run in _chain:
+        raise ConfigError(f"train.warm_start runs in a circle: {' -> '.join((*_chain, run))}")
     spec = run_spec(params, run)
     fingerprint = _run_fingerprint(params_for_run(params, run), spec)
     source = spec["train"].get("warm_start")
     if source:
-        fingerprint += "\nwarm start: " + run_fingerprint(params, source)
+        fingerprint += "\nwarm start: " + run_fingerprint(params, source, (*_chain, run))
     return fingerprint
 
 

@@ -317,9 +317,15 @@ def _weak_classes(evaluation: pd.DataFrame, below: float = 0.65, dataset: str = 
     return {c: float(row[f"auroc {c}"]) for c in LABELS if not np.isnan(row[f"auroc {c}"]) and row[f"auroc {c}"] < below}
 
 
+def _run_train_options(params: dict, run: str | None) -> dict:
+    """The ``train`` options ``run`` was trained with, or ``{}`` where ``model.json`` names no run its
+    params hold (an older model.json)."""
+    return run_spec(params, run)["train"] if run and run in params.get("runs", {}) else {}
+
+
 def _records_seen(params: dict, run: str | None, training: dict) -> str:
     """How the training records were drawn: fresh every epoch, or through a replay pool."""
-    pool = run_spec(params, run)["train"].get("replay_pool") if run and run in params.get("runs", {}) else None
+    pool = _run_train_options(params, run).get("replay_pool")
     if not pool:
         return "fresh records every epoch"
     epochs = int(training.get("epochs") or 0)
@@ -333,7 +339,7 @@ def _records_seen(params: dict, run: str | None, training: dict) -> str:
 def _stream_seed(params: dict, run: str | None):
     """The synthetic stream the run's training records came from: its own ``train.stream_seed``, else the
     profile's ``data.train_stream.seed``."""
-    own = run_spec(params, run)["train"].get("stream_seed") if run and run in params.get("runs", {}) else None
+    own = _run_train_options(params, run).get("stream_seed")
     return own if own is not None else (params.get("data", {}).get("train_stream") or {}).get("seed")
 
 
