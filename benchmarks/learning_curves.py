@@ -64,6 +64,10 @@ DEPLOYED_CONFIGS = {
     # the plain ResNet18 on those pages: which of the two differences from the ResNet18 curves, the
     # network (with its distillation) or the pages, keeps VizECGNet from learning 1dAVb
     "resnet18_deployed_any_style_128x357": (128, 357, None, True, 0.0),
+    # the same at twice the height, against the clean paper-look ResNet18 at 256 x 357 (1dAVb 0.94 after
+    # 81,920 pages) and the shipped VizECGNet (1dAVb about 0.70 on the paper look after 131,072 broad pages):
+    # do the deployed pages in every style hold 1dAVb back, or the network?
+    "resnet18_deployed_any_style_256x357": (256, 357, None, True, 0.0),
     # VizECGNet asked to read each class's defining measurement off the page as well (PR, QRS,
     # heart rate, RR irregularity, P waves; vizecg.models.losses.MeasurementLoss)
     "vizecgnet_release_deployed_any_style_measurements_128x357": (128, 357, "vizecgnet_release", True, 1.0),
