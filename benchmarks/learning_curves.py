@@ -37,7 +37,7 @@ from vizecg.models.losses import needs_measurements  # noqa: E402
 from vizecg.render.training import TrainingImageRenderer  # noqa: E402
 from vizecg.training.engine import fit  # noqa: E402
 
-#: name -> (image height, image width, encoder base width, stem stride)
+#: name -> (image height, image width, encoder base width, stem stride[, every layout and style])
 CONFIGS = {
     "w8_128x357": (128, 357, 8, 2),
     "w16_128x357": (128, 357, 16, 2),
@@ -48,6 +48,10 @@ CONFIGS = {
     "w16_128x714": (128, 714, 16, 2),
     # twice the vertical pixels: on the paper look a 0.15 mV P wave is 1 px tall at 128 (6.7 px per mV)
     "w16_256x357": (256, 357, 16, 2),
+    # the same pages in every layout and style (randomize_style, still clean), drawn directly at the input
+    # size: beside resnet18_deployed_any_style_256x357 (those pages drawn at 2x and read back by predict's
+    # prepare_page) it says which of the two, the styles or the page preparation, holds 1dAVb back
+    "w16_256x357_any_style": (256, 357, 16, 2, True),
 }
 #: The shipped model's network on the deployed path: VizECGNet as the release run builds it (its
 #: model and loss options from params.yaml, the teacher distilling into the image stream), clean
@@ -100,10 +104,11 @@ def _model_and_pages(name: str, seed: int):
         model = create_model(spec["model"], num_classes=len(LABELS), **{**spec["model_options"], **head})
         loss_fn = create_loss(model, **{**spec["loss_options"], "measurement_weight": measurement_weight})
         return model, loss_fn, renderer, ("signal", "image"), ("image",), {"signal": ("signal",)}
-    height, width, base_width, stem = CONFIGS[name]
+    height, width, base_width, stem, *any_style = CONFIGS[name]
     torch.manual_seed(seed)
     model = create_model("resnet18", base_width=base_width, stem_stride=stem)
-    renderer = TrainingImageRenderer(height, width, seed=seed)  # the clean ecg_plot paper look
+    # clean pages: the ecg_plot paper look, or every layout and style
+    renderer = TrainingImageRenderer(height, width, seed=seed, randomize_style=bool(any_style and any_style[0]))
     return model, create_loss(model), renderer, ("image",), ("image",), None
 
 
@@ -202,8 +207,9 @@ def main(argv: list[str] | None = None) -> None:
                 network["measurement_weight"] = measurement_weight
             return {"height": height, "width": width, **network,
                     "pages": f"{look} drawn at 2x, read back by prepare_page; image-only validation"}
-        height, width, base_width, stem = CONFIGS[name]
-        return {"height": height, "width": width, "base_width": base_width, "stem_stride": stem}
+        height, width, base_width, stem, *any_style = CONFIGS[name]
+        look = {"pages": "clean pages in randomised styles (every layout), drawn directly"} if any_style else {}
+        return {"height": height, "width": width, "base_width": base_width, "stem_stride": stem, **look}
 
     measure_configs(args, "python benchmarks/learning_curves.py " + " ".join(argv or sys.argv[1:]),
                     {"pages": "clean ecg_plot paper look", "model": "resnet18"}, run_config, describe)
