@@ -82,6 +82,12 @@ DEPLOYED_CONFIGS = {
 TRAIN_SEED, VAL_SEED = 11, 12  # not the study's data seed (0), so nothing here sees its val/test records
 
 
+def _resnet_config(name: str) -> tuple[int, int, int, int | tuple[int, int], bool]:
+    """``CONFIGS[name]`` with its optional last field (every layout and style) filled in."""
+    height, width, base_width, stem, *any_style = CONFIGS[name]
+    return height, width, base_width, stem, bool(any_style and any_style[0])
+
+
 def _model_and_pages(name: str, seed: int):
     """(model, loss, renderer, train inputs, validation inputs, monitored inputs) of configuration ``name``."""
     if name in DEPLOYED_CONFIGS:
@@ -104,11 +110,11 @@ def _model_and_pages(name: str, seed: int):
         model = create_model(spec["model"], num_classes=len(LABELS), **{**spec["model_options"], **head})
         loss_fn = create_loss(model, **{**spec["loss_options"], "measurement_weight": measurement_weight})
         return model, loss_fn, renderer, ("signal", "image"), ("image",), {"signal": ("signal",)}
-    height, width, base_width, stem, *any_style = CONFIGS[name]
+    height, width, base_width, stem, any_style = _resnet_config(name)
     torch.manual_seed(seed)
     model = create_model("resnet18", base_width=base_width, stem_stride=stem)
     # clean pages: the ecg_plot paper look, or every layout and style
-    renderer = TrainingImageRenderer(height, width, seed=seed, randomize_style=bool(any_style and any_style[0]))
+    renderer = TrainingImageRenderer(height, width, seed=seed, randomize_style=any_style)
     return model, create_loss(model), renderer, ("image",), ("image",), None
 
 
@@ -207,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
                 network["measurement_weight"] = measurement_weight
             return {"height": height, "width": width, **network,
                     "pages": f"{look} drawn at 2x, read back by prepare_page; image-only validation"}
-        height, width, base_width, stem, *any_style = CONFIGS[name]
+        height, width, base_width, stem, any_style = _resnet_config(name)
         look = {"pages": "clean pages in randomised styles (every layout), drawn directly"} if any_style else {}
         return {"height": height, "width": width, "base_width": base_width, "stem_stride": stem, **look}
 
