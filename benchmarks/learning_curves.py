@@ -37,7 +37,8 @@ from vizecg.models.losses import needs_measurements  # noqa: E402
 from vizecg.render.training import TrainingImageRenderer  # noqa: E402
 from vizecg.training.engine import fit  # noqa: E402
 
-#: name -> (image height, image width, encoder base width, stem stride[, every layout and style])
+#: name -> (image height, image width, encoder base width, stem stride[, every layout and style[, share of
+#: those pages at 50 mm/s (default 0.1, the style sampler's)]])
 CONFIGS = {
     "w8_128x357": (128, 357, 8, 2),
     "w16_128x357": (128, 357, 16, 2),
@@ -52,6 +53,10 @@ CONFIGS = {
     # size: beside resnet18_deployed_any_style_256x357 (those pages drawn at 2x and read back by predict's
     # prepare_page) it says which of the two, the styles or the page preparation, holds 1dAVb back
     "w16_256x357_any_style": (256, 357, 16, 2, True),
+    # the same pages with none at 50 mm/s (every other attribute of each page drawn alike): at 50 mm/s a
+    # normal PR interval covers the paper of a first-degree block at 25, so if the network reads the PR
+    # interval in pixels, one page in ten teaches it that a long PR means nothing
+    "w16_256x357_any_style_25mm_s": (256, 357, 16, 2, True, 0.0),
 }
 #: The shipped model's network on the deployed path: VizECGNet as the release run builds it (its
 #: model and loss options from params.yaml, the teacher distilling into the image stream), clean
@@ -82,10 +87,11 @@ DEPLOYED_CONFIGS = {
 TRAIN_SEED, VAL_SEED = 11, 12  # not the study's data seed (0), so nothing here sees its val/test records
 
 
-def _resnet_config(name: str) -> tuple[int, int, int, int | tuple[int, int], bool]:
-    """``CONFIGS[name]`` with its optional last field (every layout and style) filled in."""
-    height, width, base_width, stem, *any_style = CONFIGS[name]
-    return height, width, base_width, stem, bool(any_style and any_style[0])
+def _resnet_config(name: str) -> tuple[int, int, int, int | tuple[int, int], bool, float]:
+    """``CONFIGS[name]`` with its optional last fields (every layout and style, share at 50 mm/s) filled in."""
+    height, width, base_width, stem, *style = CONFIGS[name]
+    any_style, share_50mm_s = (*style, *(False, 0.1)[len(style):])
+    return height, width, base_width, stem, bool(any_style), float(share_50mm_s)
 
 
 def _model_and_pages(name: str, seed: int):
@@ -110,11 +116,11 @@ def _model_and_pages(name: str, seed: int):
         model = create_model(spec["model"], num_classes=len(LABELS), **{**spec["model_options"], **head})
         loss_fn = create_loss(model, **{**spec["loss_options"], "measurement_weight": measurement_weight})
         return model, loss_fn, renderer, ("signal", "image"), ("image",), {"signal": ("signal",)}
-    height, width, base_width, stem, any_style = _resnet_config(name)
+    height, width, base_width, stem, any_style, share_50mm_s = _resnet_config(name)
     torch.manual_seed(seed)
     model = create_model("resnet18", base_width=base_width, stem_stride=stem)
     # clean pages: the ecg_plot paper look, or every layout and style
-    renderer = TrainingImageRenderer(height, width, seed=seed, randomize_style=any_style)
+    renderer = TrainingImageRenderer(height, width, seed=seed, randomize_style=any_style, share_50mm_s=share_50mm_s)
     return model, create_loss(model), renderer, ("image",), ("image",), None
 
 
@@ -213,8 +219,10 @@ def main(argv: list[str] | None = None) -> None:
                 network["measurement_weight"] = measurement_weight
             return {"height": height, "width": width, **network,
                     "pages": f"{look} drawn at 2x, read back by prepare_page; image-only validation"}
-        height, width, base_width, stem, any_style = _resnet_config(name)
+        height, width, base_width, stem, any_style, share_50mm_s = _resnet_config(name)
         look = {"pages": "clean pages in randomised styles (every layout), drawn directly"} if any_style else {}
+        if any_style and share_50mm_s != 0.1:
+            look["share_50mm_s"] = share_50mm_s
         return {"height": height, "width": width, "base_width": base_width, "stem_stride": stem, **look}
 
     measure_configs(args, "python benchmarks/learning_curves.py " + " ".join(argv or sys.argv[1:]),

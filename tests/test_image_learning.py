@@ -169,6 +169,24 @@ def test_clean_pages_of_the_curriculum_can_take_every_layout() -> None:
         TrainingImageRenderer(64, 178, clean_style="paper")
 
 
+def test_the_share_of_50mm_s_pages_changes_the_speed_and_nothing_else() -> None:
+    mixed = TrainingImageRenderer(64, 178, randomize_style=True)
+    slow_only = TrainingImageRenderer(64, 178, randomize_style=True, share_50mm_s=0.0)
+    fast_only = TrainingImageRenderer(64, 178, randomize_style=True, share_50mm_s=1.0)
+    pages = range(400)
+    speeds = [mixed.style_for(i).paper_speed_mm_s for i in pages]
+    assert 0.05 < np.mean(np.equal(speeds, 50.0)) < 0.15  # the sampler's 10 %
+    assert {slow_only.style_for(i).paper_speed_mm_s for i in pages} == {25.0}
+    assert {fast_only.style_for(i).paper_speed_mm_s for i in pages} == {50.0}
+    for i in pages:  # every other attribute of each page is drawn alike (a clinical header names the speed)
+        style = mixed.style_for(i)
+        assert slow_only.style_for(i) == style.replace(paper_speed_mm_s=25.0,
+                                                       header=style.header.replace("50mm/s", "25mm/s"))
+    assert slow_only.config()["share_50mm_s"] == 0.0
+    with pytest.raises(ValueError, match="share_50mm_s"):
+        TrainingImageRenderer(64, 178, randomize_style=True, share_50mm_s=1.5)
+
+
 def test_deployed_page_preparation_reads_the_larger_page_as_predict_does() -> None:
     from vizecg.page_reader import prepare_page
     from vizecg.render.draw import render_ecg

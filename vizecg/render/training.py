@@ -40,10 +40,14 @@ def _pick(rng: np.random.Generator, weights: Mapping[Any, float]) -> Any:
     return keys[int(rng.choice(len(keys), p=p / p.sum()))]
 
 
-def sample_style(rng: np.random.Generator, height: int, width: int) -> RenderStyle:
-    """A random page look at ``height`` x ``width``: 60% the paper's 2x6 (70% of those in its red grid)."""
+def sample_style(rng: np.random.Generator, height: int, width: int, *, share_50mm_s: float = 0.1) -> RenderStyle:
+    """A random page look at ``height`` x ``width``: 60% the paper's 2x6 (70% of those in its red grid).
+
+    ``share_50mm_s``: the share of pages at 50 mm/s instead of 25. The draw that decides it is made
+    whatever the share, so two renderers that differ only in it draw every other attribute alike.
+    """
     layout = _pick(rng, _LAYOUT_WEIGHTS)
-    speed = 25.0 if rng.random() < 0.9 else 50.0
+    speed = 50.0 if rng.random() >= 1.0 - share_50mm_s else 25.0
     gain = _pick(rng, {10.0: 0.8, 5.0: 0.1, 20.0: 0.1})
     lead_labels = bool(rng.random() < 0.9)
     if layout == "2x6":
@@ -117,6 +121,8 @@ class TrainingImageRenderer:
     before preparation removes most of them, as in a real photo.
     ``"none"`` returns the direct render (the study's Table 1 runs).
 
+    ``share_50mm_s``: the share of randomised-style pages drawn at 50 mm/s (the others at 25).
+
     ``sheet_photo_share``: the fraction of pages with artifacts that are instead printed on A4
     and photographed lying on a desk (:func:`vizecg.render.artifacts.photograph_sheet` at the
     page's severity), then read back by ``prepare_page`` (needs ``page_preparation="predict"``).
@@ -132,7 +138,7 @@ class TrainingImageRenderer:
                  style: RenderStyle | Mapping[str, Any] | str | None = None, backend: str = "fast",
                  artifact_mix: str | None = None, curriculum: tuple[int, int] | None = None,
                  page_preparation: str = "none", render_scale: float = 1.0,
-                 sheet_photo_share: float = 0.0, clean_style: str = "fixed") -> None:
+                 sheet_photo_share: float = 0.0, clean_style: str = "fixed", share_50mm_s: float = 0.1) -> None:
         if isinstance(artifact_severity, (tuple, list)):
             if len(artifact_severity) != 2:
                 raise ValueError(f"artifact_severity range must be (low, high), got {artifact_severity!r}")
@@ -163,6 +169,9 @@ class TrainingImageRenderer:
         if sheet_photo_share > 0.0 and page_preparation != "predict":
             raise ValueError("sheet_photo_share needs page_preparation='predict' (only prepare_page cuts the "
                              "sheet out of the photo)")
+        if not 0.0 <= float(share_50mm_s) <= 1.0:
+            raise ValueError(f"share_50mm_s must lie in [0, 1], got {share_50mm_s!r}")
+        self.share_50mm_s = float(share_50mm_s)
         self.sheet_photo_share = float(sheet_photo_share)
         self.page_preparation = page_preparation
         self.render_scale = float(render_scale)
@@ -194,7 +203,8 @@ class TrainingImageRenderer:
                 "style": self.style.to_dict(), "backend": self.backend, "artifact_mix": self.artifact_mix,
                 "curriculum": None if self.curriculum is None else list(self.curriculum),
                 "page_preparation": self.page_preparation, "render_scale": self.render_scale,
-                "sheet_photo_share": self.sheet_photo_share, "clean_style": self.clean_style}
+                "sheet_photo_share": self.sheet_photo_share, "clean_style": self.clean_style,
+                "share_50mm_s": self.share_50mm_s}
 
     def __repr__(self) -> str:
         return f"TrainingImageRenderer({self.config()})"
@@ -215,15 +225,18 @@ class TrainingImageRenderer:
             return 0.0
         return min(1.0, (epoch - start + 1) / (full - start + 1))
 
+    def _random_style(self, rng: np.random.Generator) -> RenderStyle:
+        return sample_style(rng, self.page_height, self.page_width, share_50mm_s=self.share_50mm_s)
+
     def _look(self, index: int, epoch: int) -> tuple[RenderStyle, float, np.random.Generator, np.random.Generator]:
         """(style, severity, artifact-config rng, artifact rng) of image (index, epoch)."""
         style_rng, severity_rng, artifact_rng, curriculum_rng, _ = self._streams(index, epoch)
         ramp = self.broad_fraction(epoch)
         if ramp < 1.0 and curriculum_rng.random() >= ramp:  # a clean page while the curriculum ramps
-            clean = (sample_style(style_rng, self.page_height, self.page_width) if self.clean_style == "random"
+            clean = (self._random_style(style_rng) if self.clean_style == "random"
                      else self._page_style)
             return clean, 0.0, severity_rng, artifact_rng
-        style = sample_style(style_rng, self.page_height, self.page_width) if self.randomize_style else self._page_style
+        style = self._random_style(style_rng) if self.randomize_style else self._page_style
         low, high = self.severity_range
         high = low + ramp * (high - low)
         severity = low if high == low else float(severity_rng.uniform(low, high))
