@@ -233,6 +233,19 @@ def test_finished_run_is_skipped_and_changed_config_refused(tmp_path):
         _fit(tmp_path / "run", epochs=2, lr=5e-3)
 
 
+def test_a_constant_rate_run_goes_on_to_more_epochs_as_if_it_had_been_longer(tmp_path):
+    _, straight = _fit(tmp_path / "straight", epochs=4, lr=1e-2, lr_min=1e-2)
+    _fit(tmp_path / "carried", epochs=2, lr=1e-2, lr_min=1e-2)
+    model, carried = _fit(tmp_path / "carried", epochs=4, lr=1e-2, lr_min=1e-2)
+    assert carried.resumed_from_epoch == 2 and list(carried.history["epoch"]) == [1, 2, 3, 4]
+    assert (carried.history["lr"] == 1e-2).all()
+    _assert_same_weights(_weights(straight.last_path), _weights(carried.last_path))
+    # a scheduled run's length is its schedule: carrying it further is refused
+    _fit(tmp_path / "scheduled", epochs=2)
+    with pytest.raises(CheckpointError, match="epochs"):
+        _fit(tmp_path / "scheduled", epochs=4)
+
+
 def test_gradient_accumulation_keeps_the_effective_batch(tmp_path):
     _, whole = _fit(tmp_path / "whole", epochs=2, dropout=0.0)
     _, accumulated = _fit(tmp_path / "accum", epochs=2, dropout=0.0, grad_accum_steps=2)

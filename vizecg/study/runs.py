@@ -79,7 +79,8 @@ def image_renderer(params: dict, *, train: bool, seed: int | None = None, split:
                                      artifact_severity=severity, seed=seed,
                                      curriculum=None if curriculum is None else tuple(curriculum),
                                      sheet_photo_share=inp.get("sheet_photo_share", 0.0),
-                                     clean_style=inp.get("clean_style", "fixed"), **deployed)
+                                     clean_style=inp.get("clean_style", "fixed"),
+                                     share_50mm_s=inp.get("share_50mm_s", 0.1), **deployed)
     return TrainingImageRenderer(inp["image_height"], inp["image_width"], randomize_style=False,
                                  artifact_severity=0.0, seed=seed, **deployed)
 

@@ -271,12 +271,18 @@ def _read_resume(last_path: Path, best_path: Path, fit_config: dict, epochs: int
     """``last.pt`` of an earlier call with the same configuration, or None for a fresh run.
 
     A checkpoint written with another configuration is refused rather than resumed: continuing
-    it would mix two runs in one set of weights."""
+    it would mix two runs in one set of weights. One change is not another configuration: more
+    epochs of a constant-rate run (``lr == lr_min``)."""
     if not last_path.exists():
         return None
     resume = read_checkpoint(last_path)
     saved = resume.get("fit_config", {})
     changed = {k: (saved.get(k), v) for k, v in fit_config.items() if saved.get(k) != v}
+    if set(changed) == {"epochs"} and fit_config["lr"] == fit_config["lr_min"] and saved["epochs"] < epochs:
+        # At a constant learning rate the schedule does not depend on the run's length, and every
+        # epoch's data and order depend only on (seed, epoch): the shorter run is the longer one's
+        # first epochs, so it may go on (a learning curve carried further).
+        changed = {}
     if changed:
         details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
         raise CheckpointError(f"{last_path} was written by a run with a different configuration ({details}); "
