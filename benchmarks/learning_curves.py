@@ -175,6 +175,8 @@ def curve_parser(description: str, configs: list[str], default_configs: list[str
     parser.add_argument("--num-workers", type=int, default=1, help=f"DataLoader workers drawing {unit}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--carry-on", action="store_true",
+                        help="carry configurations measured with fewer than --epochs points on to --epochs")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="keep each configuration's checkpoints and history here (resumable) instead of a temp dir")
     return parser
@@ -182,7 +184,9 @@ def curve_parser(description: str, configs: list[str], default_configs: list[str
 
 def measure_configs(args: argparse.Namespace, command: str, setup: dict, run, describe) -> None:
     """Measure each of ``args.configs`` with ``run(name, **settings) -> points`` and write the JSON after each,
-    ``describe(name)`` beside its points. A rerun keeps the configurations ``args.out`` already holds."""
+    ``describe(name)`` beside its points. A rerun keeps the configurations ``args.out`` already holds;
+    with ``args.carry_on`` one that holds fewer than ``args.epochs`` points is carried on to ``args.epochs``
+    (from its checkpoint in ``args.work_dir`` when there is one: a constant-rate run goes on where it stopped)."""
     torch.set_num_threads(args.threads)
     result = {"command": command,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
@@ -193,7 +197,8 @@ def measure_configs(args: argparse.Namespace, command: str, setup: dict, run, de
     if args.out.exists():
         result["configs"] = json.loads(args.out.read_text()).get("configs", {})
     for name in args.configs:
-        if name in result["configs"]:
+        measured = result["configs"].get(name)
+        if measured is not None and not (args.carry_on and len(measured["points"]) < args.epochs):
             print(f"{name}: already measured, kept", flush=True)
             continue
         points = run(name, records=args.records, epochs=args.epochs, val_records=args.val_records,

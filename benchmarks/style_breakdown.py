@@ -9,7 +9,7 @@ paper look:
     python benchmarks/style_breakdown.py --config w16_256x357_any_style \\
         --out reports/metrics/style_breakdown.json
 
-A group's AUROC is only given where it holds at least ``--min-positives`` positives and as many
+The JSON holds one entry per configuration under ``configs``. A group's AUROC is only given where it holds at least ``--min-positives`` positives and as many
 negatives of the class; otherwise it is null (too few to say anything).
 """
 from __future__ import annotations
@@ -117,8 +117,10 @@ def main(argv: list[str] | None = None) -> None:
             figures[look][attribute] = {value: group_auroc(probs[rows], labels[rows], args.min_positives)
                                         for value, rows in sorted(groups.items())}
     print_table(figures)
-    if args.out:
-        args.out.write_text(json.dumps(figures, indent=1) + "\n")
+    if args.out:  # one entry per configuration, the others kept
+        held = json.loads(args.out.read_text()) if args.out.exists() else {"configs": {}}
+        held["configs"][args.config] = figures
+        args.out.write_text(json.dumps(held, indent=1) + "\n")
 
 
 def print_table(figures: dict) -> None:

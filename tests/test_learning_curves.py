@@ -1,0 +1,38 @@
+"""benchmarks/learning_curves.py: a rerun keeps what is measured, and carries a curve further only when asked."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def curves():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_curves.py"
+    spec = importlib.util.spec_from_file_location("learning_curves_carry_on_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_measured_curve_is_kept_unless_carried_on_to_more_points(curves, tmp_path) -> None:
+    out = tmp_path / "curves.json"
+    out.write_text(json.dumps({"configs": {"a": {"points": [{"epoch": 1}, {"epoch": 2}]}}}))
+    calls = []
+
+    def run(name, *, epochs, **settings):
+        calls.append((name, epochs))
+        return [{"epoch": e + 1} for e in range(epochs)]
+
+    def measure(*argv):
+        args = curves.curve_parser("test", ["a", "b"], ["a", "b"], epochs=3, out=out, unit="pages").parse_args(argv)
+        curves.measure_configs(args, "cmd", {}, run, lambda name: {})
+
+    measure("--configs", "a", "b")
+    assert calls == [("b", 3)]  # "a" holds 2 points and is kept as measured
+    assert len(json.loads(out.read_text())["configs"]["a"]["points"]) == 2
+    measure("--configs", "a", "b", "--carry-on")
+    assert calls == [("b", 3), ("a", 3)]  # only the shorter curve goes on
+    assert len(json.loads(out.read_text())["configs"]["a"]["points"]) == 3
