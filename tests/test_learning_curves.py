@@ -1,20 +1,15 @@
 """benchmarks/learning_curves.py: a rerun keeps what is measured, and carries a curve further only when asked."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 
-@pytest.fixture(scope="module")
-def curves():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_curves.py"
-    spec = importlib.util.spec_from_file_location("learning_curves_carry_on_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def curves(benchmark_script):
+    return benchmark_script("learning_curves")
 
 
 def test_a_measured_curve_is_kept_unless_carried_on_to_more_points(curves, tmp_path) -> None:

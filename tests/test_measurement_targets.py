@@ -143,16 +143,10 @@ def test_a_run_asks_for_measurements_in_params_and_its_replay_pool_carries_them(
         train_run(params, "measured", tmp_path, progress=False)
 
 
-def test_learning_curve_configurations_hold_the_head_they_name() -> None:
+def test_learning_curve_configurations_hold_the_head_they_name(benchmark_script) -> None:
     """The release recipe now carries the head; the curves measured without it must still build without
     it, or rerunning a committed configuration would measure another network."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_curves.py"
-    spec = importlib.util.spec_from_file_location("learning_curves_under_test", path)
-    curves = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(curves)
+    curves = benchmark_script("learning_curves")
     for name, (*_, measurement_weight) in curves.DEPLOYED_CONFIGS.items():
         model, loss, *_ = curves._model_and_pages(name, 0)
         assert bool(model.measurement_outputs) == bool(measurement_weight), name

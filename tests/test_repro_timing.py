@@ -1,7 +1,6 @@
 """benchmarks/time_repro.py: it times the stages the README's first command runs, and a rerun goes on."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import stat
@@ -15,18 +14,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _time_repro():
-    spec = importlib.util.spec_from_file_location("time_repro_under_test", ROOT / "benchmarks" / "time_repro.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def time_repro(benchmark_script):
+    return benchmark_script("time_repro")
 
 
-def test_the_stages_timed_are_those_dvc_repro_runs() -> None:
+def test_the_stages_timed_are_those_dvc_repro_runs(time_repro) -> None:
     """On this checkout's pipeline: every Table 1/2 training, the evaluation stages, never the frozen release."""
     dvc = shutil.which("dvc") or str(Path(sys.executable).with_name("dvc"))
     dry = subprocess.run([dvc, "repro", "--dry", "--force"], cwd=ROOT, capture_output=True, text=True, check=True)
-    stages = _time_repro().stages_to_run(dry.stdout)
+    stages = time_repro.stages_to_run(dry.stdout)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert stages[:2] == ["prepare", "render"]
     assert [s for s in stages if s.startswith("train@")] == [f"train@{run}" for run in params["train_runs"]]
@@ -61,8 +58,8 @@ def repo(tmp_path: Path) -> Path:
     return repo
 
 
-def test_times_each_stage_and_a_rerun_goes_on_from_the_first_untimed(tmp_path: Path, repo: Path) -> None:
-    module = _time_repro()
+def test_times_each_stage_and_a_rerun_goes_on_from_the_first_untimed(tmp_path: Path, repo: Path, time_repro) -> None:
+    module = time_repro
     out = tmp_path / "timing.json"
     stages = ["prepare", "train@a", "train@b", "evaluate"]
     # train@b fails: the stages before it are recorded, nothing for it or after it
@@ -85,8 +82,8 @@ def test_times_each_stage_and_a_rerun_goes_on_from_the_first_untimed(tmp_path: P
     assert "| **total** |" in module.summary_table(second["stages"])
 
 
-def test_a_new_commit_starts_the_timing_over(tmp_path: Path, repo: Path) -> None:
-    module = _time_repro()
+def test_a_new_commit_starts_the_timing_over(tmp_path: Path, repo: Path, time_repro) -> None:
+    module = time_repro
     out = tmp_path / "timing.json"
     dvc = _fake_dvc(tmp_path, ["prepare"])
     module.main(["--repo", str(repo), "--out", str(out), "--dvc", str(dvc)])

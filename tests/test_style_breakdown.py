@@ -1,7 +1,6 @@
 """benchmarks/style_breakdown.py: per-group AUROC only where a group can say something."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +10,9 @@ from sklearn.metrics import roc_auc_score
 from vizecg.contract import LABELS
 
 
-@pytest.fixture(scope="module")
-def breakdown():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "style_breakdown.py"
-    spec = importlib.util.spec_from_file_location("style_breakdown_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def breakdown(benchmark_script):
+    return benchmark_script("style_breakdown")
 
 
 def test_group_auroc_is_null_where_a_class_has_too_few_positives_or_negatives(breakdown) -> None:
