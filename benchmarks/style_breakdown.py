@@ -9,7 +9,7 @@ paper look:
     python benchmarks/style_breakdown.py --config w16_256x357_any_style \\
         --out reports/metrics/style_breakdown.json
 
-The JSON holds one entry per configuration under ``configs``. A group's AUROC is only given where it holds at least ``--min-positives`` positives and as many
+The JSON holds one entry per configuration and epoch under ``configs``. A group's AUROC is only given where it holds at least ``--min-positives`` positives and as many
 negatives of the class; otherwise it is null (too few to say anything).
 """
 from __future__ import annotations
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     print_table(figures)
     if args.out:  # one entry per configuration, the others kept
         held = json.loads(args.out.read_text()) if args.out.exists() else {"configs": {}}
-        held["configs"][args.config] = figures
+        held["configs"][f"{args.config} (epoch {figures['epoch']})"] = figures
         args.out.write_text(json.dumps(held, indent=1) + "\n")
 
 
