@@ -21,10 +21,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.metrics import roc_auc_score
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # learning_curves, also when imported from elsewhere
@@ -32,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # learning_curves, als
 from learning_curves import _model_and_pages  # noqa: E402
 from vizecg.contract import LABELS  # noqa: E402
 from vizecg.data.stream import SyntheticStreamDataset  # noqa: E402
+from vizecg.evaluation.inference import run_inference  # noqa: E402
 from vizecg.render.training import TrainingImageRenderer  # noqa: E402
 from vizecg.training.checkpoint import read_checkpoint  # noqa: E402
 
@@ -46,19 +45,6 @@ STYLE_ATTRIBUTES = {
     "line_width_pt": lambda style: f"{style.line_width_pt:g} pt",
     "grid_colour": lambda style: str(style.grid_colour),
 }
-
-
-def scores(model, pages, workers: int, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(probabilities, labels, render indices) of ``model`` over ``pages``."""
-    probs, labels, indices = [], [], []
-    with torch.inference_mode():
-        for batch in tqdm(DataLoader(pages, batch_size=32, num_workers=workers), desc=what):
-            logits = model(image=batch["image"])
-            logits = logits["logits"] if isinstance(logits, dict) else logits
-            probs.append(torch.sigmoid(logits).numpy())
-            labels.append(batch["label"].numpy())
-            indices.append(batch["index"].numpy())
-    return np.concatenate(probs), np.concatenate(labels), np.concatenate(indices)
 
 
 def group_auroc(probs: np.ndarray, labels: np.ndarray, min_positives: int) -> dict:
@@ -89,7 +75,6 @@ def main(argv: list[str] | None = None) -> None:
     model, _, renderer, _, _, _ = _model_and_pages(args.config, seed=0)
     payload = read_checkpoint(checkpoint)
     model.load_state_dict(payload["state_dict"])
-    model.eval()
     if not renderer.randomize_style:
         parser.error(f"{args.config} trains on the paper look alone; there are no styles to break down")
     # the same pages whatever the configuration trained on: the style sampler's own mix (10 % at 50 mm/s)
@@ -105,7 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     for look, pages_renderer in (("randomised style", renderer), ("paper look", paper)):
         pages = SyntheticStreamDataset(args.records, stream_seed=BREAKDOWN_SEED, image_renderer=pages_renderer,
                                        decimate=4, distinct_epochs=False)
-        probs, labels, indices = scores(model, pages, args.num_workers, look)
+        scored = run_inference(model, DataLoader(pages, batch_size=32, num_workers=args.num_workers),
+                               inputs=("image",), device="cpu", progress=True, desc=look)
+        probs, labels, indices = scored.probs, scored.targets, scored.indices
         figures[look] = {"all": group_auroc(probs, labels, args.min_positives)}
         if look != "randomised style":
             continue
