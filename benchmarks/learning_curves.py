@@ -35,11 +35,11 @@ from vizecg.data.ecg_measurements import MEASUREMENT_TARGETS  # noqa: E402
 from vizecg.data.stream import SyntheticStreamDataset  # noqa: E402
 from vizecg.models import create_loss, create_model  # noqa: E402
 from vizecg.models.losses import needs_measurements  # noqa: E402
-from vizecg.render.training import TrainingImageRenderer  # noqa: E402
+from vizecg.render.training import DEFAULT_SHARE_50MM_S, TrainingImageRenderer  # noqa: E402
 from vizecg.training.engine import fit  # noqa: E402
 
 #: name -> (image height, image width, encoder base width, stem stride[, every layout and style[, share of
-#: those pages at 50 mm/s (default 0.1, the style sampler's)]])
+#: those pages at 50 mm/s (default DEFAULT_SHARE_50MM_S, the style sampler's)]])
 CONFIGS = {
     "w8_128x357": (128, 357, 8, 2),
     "w16_128x357": (128, 357, 16, 2),
@@ -97,7 +97,7 @@ TRAIN_SEED, VAL_SEED = 11, 12  # not the study's data seed (0), so nothing here 
 def _resnet_config(name: str) -> tuple[int, int, int, int | tuple[int, int], bool, float]:
     """``CONFIGS[name]`` with its optional last fields (every layout and style, share at 50 mm/s) filled in."""
     height, width, base_width, stem, *style = CONFIGS[name]
-    any_style, share_50mm_s = (*style, *(False, 0.1)[len(style):])
+    any_style, share_50mm_s = (*style, *(False, DEFAULT_SHARE_50MM_S)[len(style):])
     return height, width, base_width, stem, bool(any_style), float(share_50mm_s)
 
 
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
                     "pages": f"{look} drawn at 2x, read back by prepare_page; image-only validation"}
         height, width, base_width, stem, any_style, share_50mm_s = _resnet_config(name)
         look = {"pages": "clean pages in randomised styles (every layout), drawn directly"} if any_style else {}
-        if any_style and share_50mm_s != 0.1:
+        if any_style and share_50mm_s != DEFAULT_SHARE_50MM_S:
             look["share_50mm_s"] = share_50mm_s
         if name in CURRICULA:
             look["curriculum"] = {"paper look until epoch": CURRICULA[name][0],

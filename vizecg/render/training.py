@@ -32,6 +32,9 @@ _LAYOUT_WEIGHTS = {"2x6": 0.6, "3x4": 0.2, "6x2": 0.1, "12x1": 0.1}
 _PAPER_GRIDS = {"red": 0.7, "grey": 0.1, "pink": 0.06, "blue": 0.05, "green": 0.04, "none": 0.05}
 _CLINICAL_GRIDS = {"pink": 0.3, "red": 0.3, "grey": 0.15, "blue": 0.1, "green": 0.1, "none": 0.05}
 _TRACE_COLOURS = (BLACK_RGB, (20, 20, 90), (60, 60, 60), ECG_PLOT_TRACE_RGB)
+#: Share of randomised pages drawn at 50 mm/s. Without them a network reads heart rate in pixels and
+#: fails SB and ST on 50 mm/s pages; they cost 1dAVb nothing (README, "The CPU recipe").
+DEFAULT_SHARE_50MM_S = 0.1
 
 
 def _pick(rng: np.random.Generator, weights: Mapping[Any, float]) -> Any:
@@ -40,7 +43,8 @@ def _pick(rng: np.random.Generator, weights: Mapping[Any, float]) -> Any:
     return keys[int(rng.choice(len(keys), p=p / p.sum()))]
 
 
-def sample_style(rng: np.random.Generator, height: int, width: int, *, share_50mm_s: float = 0.1) -> RenderStyle:
+def sample_style(rng: np.random.Generator, height: int, width: int, *,
+                 share_50mm_s: float = DEFAULT_SHARE_50MM_S) -> RenderStyle:
     """A random page look at ``height`` x ``width``: 60% the paper's 2x6 (70% of those in its red grid).
 
     ``share_50mm_s``: the share of pages at 50 mm/s instead of 25. The draw that decides it is made
@@ -138,7 +142,8 @@ class TrainingImageRenderer:
                  style: RenderStyle | Mapping[str, Any] | str | None = None, backend: str = "fast",
                  artifact_mix: str | None = None, curriculum: tuple[int, int] | None = None,
                  page_preparation: str = "none", render_scale: float = 1.0,
-                 sheet_photo_share: float = 0.0, clean_style: str = "fixed", share_50mm_s: float = 0.1) -> None:
+                 sheet_photo_share: float = 0.0, clean_style: str = "fixed",
+                 share_50mm_s: float = DEFAULT_SHARE_50MM_S) -> None:
         if isinstance(artifact_severity, (tuple, list)):
             if len(artifact_severity) != 2:
                 raise ValueError(f"artifact_severity range must be (low, high), got {artifact_severity!r}")

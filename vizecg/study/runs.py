@@ -56,7 +56,7 @@ def image_renderer(params: dict, *, train: bool, seed: int | None = None, split:
     to predict instead (:class:`vizecg.render.training.RouteMixRenderer`, at
     ``input.validation_severity``), so that the checkpoint is selected, and the thresholds
     tuned, on the pages users send; the test split stays clean, scored per route elsewhere."""
-    from vizecg.render.training import RouteMixRenderer, TrainingImageRenderer
+    from vizecg.render.training import DEFAULT_SHARE_50MM_S, RouteMixRenderer, TrainingImageRenderer
 
     inp = params["input"]
     seed = params["train"]["seed"] if seed is None else seed
@@ -80,7 +80,7 @@ def image_renderer(params: dict, *, train: bool, seed: int | None = None, split:
                                      curriculum=None if curriculum is None else tuple(curriculum),
                                      sheet_photo_share=inp.get("sheet_photo_share", 0.0),
                                      clean_style=inp.get("clean_style", "fixed"),
-                                     share_50mm_s=inp.get("share_50mm_s", 0.1), **deployed)
+                                     share_50mm_s=inp.get("share_50mm_s", DEFAULT_SHARE_50MM_S), **deployed)
     return TrainingImageRenderer(inp["image_height"], inp["image_width"], randomize_style=False,
                                  artifact_severity=0.0, seed=seed, **deployed)
 
