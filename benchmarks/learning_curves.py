@@ -61,10 +61,16 @@ CONFIGS = {
     # the paper look first, then every style (CURRICULA): on the mixture from the start 1dAVb rises about a
     # quarter as fast as on the paper look; does a PR reader learnt on the paper look survive the mixture?
     "w16_256x357_paper_then_any_style": (256, 357, 16, 2, True),
+    # the paper look with the measurement head (MEASURED): on the paper look 1dAVb stays near chance for
+    # about 40,000 pages and is learnt after; does asking for the PR interval itself (a target on every
+    # sinus record rather than a label on one record in eight) bring it sooner?
+    "w16_256x357_measurements": (256, 357, 16, 2),
 }
 #: name -> (start, full) epochs of TrainingImageRenderer's curriculum: the paper look alone before
 #: ``start``, every style from ``full`` on. Validated on every style throughout, as the styled curves.
 CURRICULA = {"w16_256x357_paper_then_any_style": (30, 33)}
+#: name -> weight of the auxiliary measurement loss (vizecg.models.losses.MeasurementLoss) of a CONFIGS entry
+MEASURED = {"w16_256x357_measurements": 1.0}
 #: The shipped model's network on the deployed path: VizECGNet as the release run builds it (its
 #: model and loss options from params.yaml, the teacher distilling into the image stream), clean
 #: paper-look pages drawn at twice the input and read back by predict's prepare_page, validated
@@ -124,12 +130,15 @@ def _model_and_pages(name: str, seed: int):
         loss_fn = create_loss(model, **{**spec["loss_options"], "measurement_weight": measurement_weight})
         return model, loss_fn, renderer, ("signal", "image"), ("image",), {"signal": ("signal",)}
     height, width, base_width, stem, any_style, share_50mm_s = _resnet_config(name)
+    measurement_weight = MEASURED.get(name, 0.0)
     torch.manual_seed(seed)
-    model = create_model("resnet18", base_width=base_width, stem_stride=stem)
+    model = create_model("resnet18", base_width=base_width, stem_stride=stem,
+                         measurement_outputs=len(MEASUREMENT_TARGETS) if measurement_weight else 0)
     # clean pages: the ecg_plot paper look, or every layout and style
     renderer = TrainingImageRenderer(height, width, seed=seed, randomize_style=any_style, share_50mm_s=share_50mm_s,
                                      curriculum=CURRICULA.get(name))
-    return model, create_loss(model), renderer, ("image",), ("image",), None
+    return (model, create_loss(model, measurement_weight=measurement_weight), renderer, ("image",), ("image",),
+            None)
 
 
 def run_config(name: str, *, records: int, epochs: int, val_records: int, batch_size: int, lr: float,
@@ -242,6 +251,8 @@ def main(argv: list[str] | None = None) -> None:
         if name in CURRICULA:
             look["curriculum"] = {"paper look until epoch": CURRICULA[name][0],
                                   "every style from epoch": CURRICULA[name][1]}
+        if name in MEASURED:
+            look["measurement_weight"] = MEASURED[name]
         return {"height": height, "width": width, "base_width": base_width, "stem_stride": stem, **look}
 
     measure_configs(args, "python benchmarks/learning_curves.py " + " ".join(argv or sys.argv[1:]),

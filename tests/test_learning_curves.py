@@ -31,3 +31,16 @@ def test_a_measured_curve_is_kept_unless_carried_on_to_more_points(curves, tmp_p
     measure("--configs", "a", "b", "--carry-on")
     assert calls == [("b", 3), ("a", 3)]  # only the shorter curve goes on
     assert len(json.loads(out.read_text())["configs"]["a"]["points"]) == 3
+
+
+def test_every_resnet_configuration_builds_what_its_name_says(curves) -> None:
+    """Each CONFIGS entry builds its network, loss and pages; a MEASURED one trains the measurement head
+    on the records' measurements, and the others do not."""
+    from vizecg.models.losses import needs_measurements
+
+    for name in curves.CONFIGS:
+        model, loss_fn, renderer, inputs, _, _ = curves._model_and_pages(name, seed=0)
+        assert inputs == ("image",)
+        assert needs_measurements(loss_fn) == (name in curves.MEASURED), name
+        assert bool(getattr(model, "measurement_outputs", 0)) == (name in curves.MEASURED), name
+        assert (renderer.curriculum is not None) == (name in curves.CURRICULA), name
