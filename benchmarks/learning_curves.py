@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+from dataclasses import dataclass
 import os
 import platform
 import sys
@@ -38,39 +39,56 @@ from vizecg.models.losses import needs_measurements  # noqa: E402
 from vizecg.render.training import DEFAULT_SHARE_50MM_S, TrainingImageRenderer  # noqa: E402
 from vizecg.training.engine import fit  # noqa: E402
 
-#: name -> (image height, image width, encoder base width, stem stride[, every layout and style[, share of
-#: those pages at 50 mm/s (default DEFAULT_SHARE_50MM_S, the style sampler's)]])
+@dataclass(frozen=True)
+class Curve:
+    """One learning curve of the image-only ResNet18: its page, its encoder, its pages' looks, its loss."""
+
+    height: int
+    width: int
+    base_width: int = 16
+    stem_stride: int | tuple[int, int] = 2
+    #: clean pages in every layout and style (TrainingImageRenderer's randomize_style) instead of the paper look
+    any_style: bool = False
+    #: of the styled pages, the share at 50 mm/s
+    share_50mm_s: float = DEFAULT_SHARE_50MM_S
+    #: (start, full) epochs of TrainingImageRenderer's curriculum: the paper look alone before ``start``, every
+    #: style from ``full`` on; validated on every style throughout, as the styled curves
+    curriculum: tuple[int, int] | None = None
+    #: weight of the auxiliary measurement loss (vizecg.models.losses.MeasurementLoss); 0: no measurement head
+    measurement_weight: float = 0.0
+    #: a constant learning rate of the curve's own; None: the command's --lr
+    lr: float | None = None
+
+
 CONFIGS = {
-    "w8_128x357": (128, 357, 8, 2),
-    "w16_128x357": (128, 357, 16, 2),
-    "w16_96x268": (96, 268, 16, 2),
-    "w16_160x446": (160, 446, 16, 2),
-    "w16_128x357_stem21": (128, 357, 16, (2, 1)),
+    "w8_128x357": Curve(128, 357, base_width=8),
+    "w16_128x357": Curve(128, 357),
+    "w16_96x268": Curve(96, 268),
+    "w16_160x446": Curve(160, 446),
+    "w16_128x357_stem21": Curve(128, 357, stem_stride=(2, 1)),
     # twice the horizontal pixels: a PR interval 40 ms longer is 0.67 px more at 357 wide
-    "w16_128x714": (128, 714, 16, 2),
+    "w16_128x714": Curve(128, 714),
     # twice the vertical pixels: on the paper look a 0.15 mV P wave is 1 px tall at 128 (6.7 px per mV)
-    "w16_256x357": (256, 357, 16, 2),
-    # the same pages in every layout and style (randomize_style, still clean), drawn directly at the input
-    # size: beside resnet18_deployed_any_style_256x357 (those pages drawn at 2x and read back by predict's
-    # prepare_page) it says which of the two, the styles or the page preparation, holds 1dAVb back
-    "w16_256x357_any_style": (256, 357, 16, 2, True),
+    "w16_256x357": Curve(256, 357),
+    # the same pages in every layout and style (still clean), drawn directly at the input size: beside
+    # resnet18_deployed_any_style_256x357 (those pages drawn at 2x and read back by predict's prepare_page)
+    # it says which of the two, the styles or the page preparation, holds 1dAVb back
+    "w16_256x357_any_style": Curve(256, 357, any_style=True),
     # the same pages with none at 50 mm/s (every other attribute of each page drawn alike): at 50 mm/s a
     # normal PR interval covers the paper of a first-degree block at 25, so if the network reads the PR
     # interval in pixels, one page in ten teaches it that a long PR means nothing
-    "w16_256x357_any_style_25mm_s": (256, 357, 16, 2, True, 0.0),
-    # the paper look first, then every style (CURRICULA): on the mixture from the start 1dAVb rises about a
-    # quarter as fast as on the paper look; does a PR reader learnt on the paper look survive the mixture?
-    "w16_256x357_paper_then_any_style": (256, 357, 16, 2, True),
-    # the paper look with the measurement head (MEASURED): on the paper look 1dAVb stays near chance for
-    # about 40,000 pages and is learnt after; does asking for the PR interval itself (a target on every
-    # sinus record rather than a label on one record in eight) bring it sooner?
-    "w16_256x357_measurements": (256, 357, 16, 2),
+    "w16_256x357_any_style_25mm_s": Curve(256, 357, any_style=True, share_50mm_s=0.0),
+    # the paper look first, then every style: on the mixture from the start 1dAVb rises about a quarter as
+    # fast as on the paper look; does a PR reader learnt on the paper look survive the mixture?
+    "w16_256x357_paper_then_any_style": Curve(256, 357, any_style=True, curriculum=(30, 33)),
+    # the paper look with the measurement head: on the paper look 1dAVb stays near chance for about 40,000
+    # pages and is learnt after; does asking for the PR interval itself (a target on every sinus record
+    # rather than a label on one record in eight) bring it sooner?
+    "w16_256x357_measurements": Curve(256, 357, measurement_weight=1.0),
+    # three times the step: the classes other than 1dAVb are learnt by about 20,000 pages, after which
+    # 1dAVb's gradient is nearly all there is; does a larger step find the PR interval in fewer pages?
+    "w16_128x357_lr3e-3": Curve(128, 357, lr=3e-3),
 }
-#: name -> (start, full) epochs of TrainingImageRenderer's curriculum: the paper look alone before
-#: ``start``, every style from ``full`` on. Validated on every style throughout, as the styled curves.
-CURRICULA = {"w16_256x357_paper_then_any_style": (30, 33)}
-#: name -> weight of the auxiliary measurement loss (vizecg.models.losses.MeasurementLoss) of a CONFIGS entry
-MEASURED = {"w16_256x357_measurements": 1.0}
 #: The shipped model's network on the deployed path: VizECGNet as the release run builds it (its
 #: model and loss options from params.yaml, the teacher distilling into the image stream), clean
 #: paper-look pages drawn at twice the input and read back by predict's prepare_page, validated
@@ -100,13 +118,6 @@ DEPLOYED_CONFIGS = {
 TRAIN_SEED, VAL_SEED = 11, 12  # not the study's data seed (0), so nothing here sees its val/test records
 
 
-def _resnet_config(name: str) -> tuple[int, int, int, int | tuple[int, int], bool, float]:
-    """``CONFIGS[name]`` with its optional last fields (every layout and style, share at 50 mm/s) filled in."""
-    height, width, base_width, stem, *style = CONFIGS[name]
-    any_style, share_50mm_s = (*style, *(False, DEFAULT_SHARE_50MM_S)[len(style):])
-    return height, width, base_width, stem, bool(any_style), float(share_50mm_s)
-
-
 def _model_and_pages(name: str, seed: int):
     """(model, loss, renderer, train inputs, validation inputs, monitored inputs) of configuration ``name``."""
     if name in DEPLOYED_CONFIGS:
@@ -129,21 +140,22 @@ def _model_and_pages(name: str, seed: int):
         model = create_model(spec["model"], num_classes=len(LABELS), **{**spec["model_options"], **head})
         loss_fn = create_loss(model, **{**spec["loss_options"], "measurement_weight": measurement_weight})
         return model, loss_fn, renderer, ("signal", "image"), ("image",), {"signal": ("signal",)}
-    height, width, base_width, stem, any_style, share_50mm_s = _resnet_config(name)
-    measurement_weight = MEASURED.get(name, 0.0)
+    curve = CONFIGS[name]
     torch.manual_seed(seed)
-    model = create_model("resnet18", base_width=base_width, stem_stride=stem,
-                         measurement_outputs=len(MEASUREMENT_TARGETS) if measurement_weight else 0)
+    model = create_model("resnet18", base_width=curve.base_width, stem_stride=curve.stem_stride,
+                         measurement_outputs=len(MEASUREMENT_TARGETS) if curve.measurement_weight else 0)
     # clean pages: the ecg_plot paper look, or every layout and style
-    renderer = TrainingImageRenderer(height, width, seed=seed, randomize_style=any_style, share_50mm_s=share_50mm_s,
-                                     curriculum=CURRICULA.get(name))
-    return (model, create_loss(model, measurement_weight=measurement_weight), renderer, ("image",), ("image",),
-            None)
+    renderer = TrainingImageRenderer(curve.height, curve.width, seed=seed, randomize_style=curve.any_style,
+                                     share_50mm_s=curve.share_50mm_s, curriculum=curve.curriculum)
+    return (model, create_loss(model, measurement_weight=curve.measurement_weight), renderer, ("image",),
+            ("image",), None)
 
 
 def run_config(name: str, *, records: int, epochs: int, val_records: int, batch_size: int, lr: float,
                num_workers: int, seed: int, work_dir: Path | None = None) -> list[dict]:
     model, loss_fn, renderer, inputs, val_inputs, monitor = _model_and_pages(name, seed)
+    if name in CONFIGS and CONFIGS[name].lr is not None:
+        lr = CONFIGS[name].lr
     train = SyntheticStreamDataset(records, stream_seed=TRAIN_SEED, image_renderer=renderer, decimate=4,
                                    gain_augment=(0.5, 2.0), seed=seed,
                                    measurement_targets=needs_measurements(loss_fn))
@@ -244,16 +256,19 @@ def main(argv: list[str] | None = None) -> None:
                 network["measurement_weight"] = measurement_weight
             return {"height": height, "width": width, **network,
                     "pages": f"{look} drawn at 2x, read back by prepare_page; image-only validation"}
-        height, width, base_width, stem, any_style, share_50mm_s = _resnet_config(name)
-        look = {"pages": "clean pages in randomised styles (every layout), drawn directly"} if any_style else {}
-        if any_style and share_50mm_s != DEFAULT_SHARE_50MM_S:
-            look["share_50mm_s"] = share_50mm_s
-        if name in CURRICULA:
-            look["curriculum"] = {"paper look until epoch": CURRICULA[name][0],
-                                  "every style from epoch": CURRICULA[name][1]}
-        if name in MEASURED:
-            look["measurement_weight"] = MEASURED[name]
-        return {"height": height, "width": width, "base_width": base_width, "stem_stride": stem, **look}
+        curve = CONFIGS[name]
+        look = {"pages": "clean pages in randomised styles (every layout), drawn directly"} if curve.any_style else {}
+        if curve.any_style and curve.share_50mm_s != DEFAULT_SHARE_50MM_S:
+            look["share_50mm_s"] = curve.share_50mm_s
+        if curve.curriculum:
+            look["curriculum"] = {"paper look until epoch": curve.curriculum[0],
+                                  "every style from epoch": curve.curriculum[1]}
+        if curve.measurement_weight:
+            look["measurement_weight"] = curve.measurement_weight
+        if curve.lr is not None:
+            look["lr"] = curve.lr
+        return {"height": curve.height, "width": curve.width, "base_width": curve.base_width,
+                "stem_stride": curve.stem_stride, **look}
 
     measure_configs(args, "python benchmarks/learning_curves.py " + " ".join(argv or sys.argv[1:]),
                     {"pages": "clean ecg_plot paper look", "model": "resnet18"}, run_config, describe)

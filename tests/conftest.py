@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ def benchmark_script():
         if name not in loaded:
             spec = importlib.util.spec_from_file_location(f"benchmark_{name}_under_test", BENCHMARKS / f"{name}.py")
             module = importlib.util.module_from_spec(spec)
+            # registered before it runs, as an import would: dataclasses look their module up by name
+            sys.modules[spec.name] = module
             spec.loader.exec_module(module)
             loaded[name] = module
         return loaded[name]

@@ -34,13 +34,34 @@ def test_a_measured_curve_is_kept_unless_carried_on_to_more_points(curves, tmp_p
 
 
 def test_every_resnet_configuration_builds_what_its_name_says(curves) -> None:
-    """Each CONFIGS entry builds its network, loss and pages; a MEASURED one trains the measurement head
-    on the records' measurements, and the others do not."""
+    """Each CONFIGS entry builds its network, loss and pages: the measurement head and its loss where the
+    curve has a measurement weight, the curriculum where it has one, and neither elsewhere."""
     from vizecg.models.losses import needs_measurements
 
     for name in curves.CONFIGS:
         model, loss_fn, renderer, inputs, _, _ = curves._model_and_pages(name, seed=0)
         assert inputs == ("image",)
-        assert needs_measurements(loss_fn) == (name in curves.MEASURED), name
-        assert bool(getattr(model, "measurement_outputs", 0)) == (name in curves.MEASURED), name
-        assert (renderer.curriculum is not None) == (name in curves.CURRICULA), name
+        curve = curves.CONFIGS[name]
+        assert needs_measurements(loss_fn) == (curve.measurement_weight > 0), name
+        assert bool(getattr(model, "measurement_outputs", 0)) == (curve.measurement_weight > 0), name
+        assert renderer.curriculum == curve.curriculum, name
+        assert (renderer.height, renderer.width) == (curve.height, curve.width), name
+
+
+def test_a_curve_with_its_own_learning_rate_trains_at_it(curves, monkeypatch) -> None:
+    """A Curve's lr replaces the command's --lr, constant (lr_min equal); the others train at --lr."""
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit(*args, **kwargs):
+        seen.update(lr=kwargs["lr"], lr_min=kwargs["lr_min"])
+        raise Stop
+
+    monkeypatch.setattr(curves, "fit", fake_fit)
+    for name, expected in (("w16_128x357_lr3e-3", 3e-3), ("w16_128x357", 1e-3)):
+        with pytest.raises(Stop):
+            curves.run_config(name, records=4, epochs=1, val_records=2, batch_size=2, lr=1e-3, num_workers=0,
+                              seed=0)
+        assert seen == {"lr": expected, "lr_min": expected}
