@@ -28,6 +28,7 @@ from vizecg.data.dataset import ECGDataset  # noqa: E402
 from vizecg.data.ecg_measurements import measure_records  # noqa: E402
 from vizecg.data.prepared import read_index, read_signals  # noqa: E402
 from vizecg.evaluation import predict_probs  # noqa: E402
+from vizecg.shipped_model import weights_provenance  # noqa: E402
 from vizecg.predict import load_classifier  # noqa: E402
 from vizecg.shipped_model import read_shipped_meta  # noqa: E402
 from vizecg.study.shipped_card import card_renderer  # noqa: E402
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     classifier = load_classifier(args.model, device="cpu")
     meta = read_shipped_meta(args.model / "model.json")
     result = {"command": "python benchmarks/probability_by_measurement.py " + " ".join(argv or sys.argv[1:]),
-              "model": str(args.model)}
+              "model": str(args.model), "weights": weights_provenance(args.model)}
     sources = [("synthetic test", args.synthetic, args.records)]
     if args.ludb.exists():
         sources.append(("LUDB (external)", args.ludb, None))

@@ -97,18 +97,6 @@ def score(files: list[Path], labels: np.ndarray, classifier) -> dict:
             "per_class_auroc": {c: round(metrics["per_class"][c]["auroc"], 4) for c in LABELS}}
 
 
-def weights_of(checkpoint: Path | str) -> dict | None:
-    """Which weights were measured: the shipped folder's run and the commit it was written at (None for a
-    study checkpoint), so a figure measured with earlier weights can be told from a current one."""
-    from vizecg.shipped_model import shipped_meta_path
-
-    meta_file = shipped_meta_path(Path(checkpoint).parent)
-    if not meta_file.is_file():
-        return None
-    meta = json.loads(meta_file.read_text())
-    return {"run": meta.get("run"), "git_commit": meta.get("git_commit")}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prepared", type=Path, default=None, help="prepared HDF5 (default: the study's, data/)")
@@ -120,6 +108,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from vizecg.predict import load_classifier
+    from vizecg.shipped_model import weights_provenance
     from vizecg.study.runs import prepared_file
 
     start = time.perf_counter()
@@ -128,7 +117,7 @@ def main() -> None:
     classifier = load_classifier(None, device="cpu")
     out = {"command": f"python benchmarks/sheet_photos.py --records {args.records} --severities "
                       + " ".join(f"{s:g}" for s in args.severities),
-           "model": Path(classifier.checkpoint).parent.name, "weights": weights_of(classifier.checkpoint),
+           "model": Path(classifier.checkpoint).parent.name, "weights": weights_provenance(classifier.checkpoint),
            "severities": {}}
     for severity in args.severities:
         with grid_lines_only():

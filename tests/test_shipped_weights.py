@@ -37,3 +37,17 @@ def test_shipped_model_ranks_tachycardia_above_bradycardia_on_full_size_pages(tm
     keep = labels[:, st] + labels[:, sb] == 1
     p_st = np.array([r.probabilities["ST"] for r in results])
     assert roc_auc_score(labels[keep, st], p_st[keep]) > 0.9
+
+
+def test_weights_provenance_names_the_shipped_run_and_commit(tmp_path) -> None:
+    """A benchmark records which weights it measured: the shipped folder's run and commit, whether it is given
+    the folder or a file in it; a study checkpoint's folder has none."""
+    from vizecg.shipped_model import read_shipped_meta, weights_provenance
+
+    meta = read_shipped_meta(SHIPPED_MODEL_DIR)
+    expected = {"run": meta["run"], "git_commit": meta["git_commit"]}
+    assert expected["run"] and expected["git_commit"]
+    assert weights_provenance(SHIPPED_MODEL_DIR) == expected
+    assert weights_provenance(SHIPPED_MODEL_DIR / "model.safetensors") == expected
+    (tmp_path / "best.pt").write_bytes(b"")
+    assert weights_provenance(tmp_path / "best.pt") is None

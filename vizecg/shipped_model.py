@@ -577,6 +577,18 @@ def is_shipped_model(path: str | Path) -> bool:
     return path.is_dir() or path.suffix.lower() == ".json"
 
 
+def weights_provenance(path: str | Path) -> dict | None:
+    """Which shipped weights ``path`` names (a shipped folder, its ``model.json``, or a file beside it): the
+    run that trained them and the commit they were written at, for a benchmark to record beside its
+    figures; None where ``path`` is not in a shipped folder (a study checkpoint)."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    if not shipped_meta_path(folder).is_file():
+        return None
+    meta = read_shipped_meta(folder)
+    return {"run": meta.get("run"), "git_commit": meta.get("git_commit")}
+
+
 def read_shipped_meta(path: str | Path) -> dict:
     """The checked ``model.json`` of shipped model ``path`` (a folder or its JSON file)."""
     meta_path = shipped_meta_path(path)
