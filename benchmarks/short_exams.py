@@ -32,6 +32,7 @@ from vizecg.data.preprocess import SHORT_EXAM_SAMPLES, as_short_exam  # noqa: E4
 from vizecg.evaluation.bootstrap import AUROCMetric, bootstrap_ci, paired_difference_ci  # noqa: E402
 from vizecg.evaluation.metrics import per_class_auroc  # noqa: E402
 from vizecg.predict import load_classifier  # noqa: E402
+from vizecg.shipped_model import weights_provenance  # noqa: E402
 from vizecg.study.shipped_card import card_renderer  # noqa: E402
 
 
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.ludb.is_file():
         sets["LUDB (real ECGs, external)"] = (args.ludb, None)
     result = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-              "model": str(args.model), "short_exam_samples": SHORT_EXAM_SAMPLES}
+              "model": str(args.model), "weights": weights_provenance(args.model),
+              "short_exam_samples": SHORT_EXAM_SAMPLES}
     for name, (path, n) in sets.items():
         pages = {}
         for look, renderer in looks.items():
