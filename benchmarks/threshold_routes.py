@@ -34,7 +34,7 @@ def main() -> None:
 
     from vizecg.evaluation.metrics import classification_metrics
     from vizecg.predict import load_classifier
-    from vizecg.shipped_model import read_shipped_meta
+    from vizecg.shipped_model import read_shipped_meta, weights_provenance
     from vizecg.study.release_thresholds import page_probabilities, scored
     from vizecg.study.rendering import write_ecg_plot_pages
     from vizecg.study.runs import prepared_file
@@ -54,7 +54,7 @@ def main() -> None:
     if args.model is not None:
         command += f" --model {args.model}"
     out = {"command": command,
-           "model": Path(classifier.checkpoint).parent.name,
+           "model": Path(classifier.checkpoint).parent.name, "weights": weights_provenance(classifier.checkpoint),
            "thresholds": sets, "routes": {}}
     for variant, part in frame.groupby("variant", sort=False):
         y, p = scored(part)
