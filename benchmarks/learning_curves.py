@@ -19,12 +19,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-from dataclasses import dataclass
 import os
 import platform
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch

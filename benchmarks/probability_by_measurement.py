@@ -28,9 +28,8 @@ from vizecg.data.dataset import ECGDataset  # noqa: E402
 from vizecg.data.ecg_measurements import measure_records  # noqa: E402
 from vizecg.data.prepared import read_index, read_signals  # noqa: E402
 from vizecg.evaluation import predict_probs  # noqa: E402
-from vizecg.shipped_model import weights_provenance  # noqa: E402
 from vizecg.predict import load_classifier  # noqa: E402
-from vizecg.shipped_model import read_shipped_meta  # noqa: E402
+from vizecg.shipped_model import read_shipped_meta, weights_provenance  # noqa: E402
 from vizecg.study.shipped_card import card_renderer  # noqa: E402
 
 #: class -> (measurement column, bin edges); the label's threshold is one of the edges
