@@ -312,3 +312,27 @@ def test_route_mix_validation_pages_cycle_through_the_three_routes_to_predict() 
     params["input"]["validation_look"] = "photos"
     with pytest.raises(ValueError, match="validation_look must be one of"):
         image_renderer(params, train=False, split="val")
+
+
+def test_a_paper_share_draws_that_share_in_the_paper_look_and_leaves_the_other_pages_unchanged() -> None:
+    signal = generate(1, seed=3)[0][0]
+    options = dict(randomize_style=True, artifact_severity=(0.0, 0.6), clean_style="random", curriculum=(0, 3))
+    plain = TrainingImageRenderer(64, 178, **options)
+    mixed = TrainingImageRenderer(64, 178, paper_share=0.6, **options)
+    in_paper_look = [mixed.style_for(i, 1) == mixed.style for i in range(500)]
+    assert 0.54 < np.mean(in_paper_look) < 0.66
+    assert np.mean([plain.style_for(i, 1) == plain.style for i in range(500)]) < 0.05
+    assert 0 < sum(in_paper_look[:8]) < 8
+    for index in range(8):
+        if in_paper_look[index]:  # the paper look, with the severity the page has without the option
+            style, severity, _, _ = mixed._look(index, 1)
+            assert style == mixed._page_style and severity == plain._look(index, 1)[1], index
+        else:  # every other page is the page without the option
+            np.testing.assert_array_equal(plain(signal, index, 1), mixed(signal, index, 1))
+    assert mixed.config()["paper_share"] == 0.6
+    np.testing.assert_array_equal(TrainingImageRenderer(64, 178, paper_share=0.0, **options)(signal, 5, 2),
+                                  plain(signal, 5, 2))
+    with pytest.raises(ValueError, match="paper_share must"):
+        TrainingImageRenderer(64, 178, paper_share=1.5, **options)
+    with pytest.raises(ValueError, match="paper_share needs"):
+        TrainingImageRenderer(64, 178, paper_share=0.5)

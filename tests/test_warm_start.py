@@ -118,3 +118,57 @@ def test_a_continuation_is_retrained_when_its_source_would_be(trained) -> None:
     params["runs"]["source"]["train"]["warm_start"] = "continued"  # a circle: a clear error, not a recursion
     with pytest.raises(ConfigError, match="source -> continued -> source|continued -> source -> continued"):
         run_fingerprint(params, "continued")
+
+
+def test_a_warm_start_from_the_shipped_weights_takes_their_image_path_only(tmp_path) -> None:
+    """Where the source run's checkpoint is not at hand (``train.warm_start_weights: shipped``), its shipped
+    image path is loaded and the signal stream keeps its fresh weights; shipped weights of another run or
+    another architecture are refused, naming what differs."""
+    from vizecg.contract import LABELS
+    from vizecg.models import create_model
+    from vizecg.shipped_model import save_shipped_model
+    from vizecg.study.runs import shipped_warm_start_weights
+
+    options = {"signal_width": 4, "image_width": 4, "embed_dim": 16, "head_hidden": 16, "num_heads": 2}
+    torch.manual_seed(1)
+    source = create_model("vizecgnet", num_classes=6, **options)
+    torch.save({"model_name": "vizecgnet", "model_options": options, "labels": list(LABELS), "run": "source",
+                "input": {"image_height": 64, "image_width": 178}, "params": {}, "epoch": 3,
+                "state_dict": source.state_dict()}, tmp_path / "best.pt")
+    shipped = save_shipped_model(tmp_path / "best.pt", tmp_path / "shipped")
+    spec = {"model": "vizecgnet", "model_options": dict(options)}
+    torch.manual_seed(2)
+    model = create_model("vizecgnet", num_classes=6, **options)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    info = shipped_warm_start_weights("continued", "source", spec, model, shipped)
+    assert info["run"] == "source" and info["weights"] == "shipped image path" and len(info["sha256"]) == 64
+    loaded = model.state_dict()
+    signal = [k for k in loaded if k.startswith(("signal_encoder.", "heads.signal"))]
+    image = [k for k in loaded if k.startswith(("image_encoder.", "heads.image"))]
+    assert signal and image
+    assert all(torch.equal(loaded[k], source.state_dict()[k]) for k in image)
+    assert all(torch.equal(loaded[k], fresh[k]) for k in signal)
+    assert not all(torch.equal(fresh[k], source.state_dict()[k]) for k in image)  # the load did something
+    with pytest.raises(ConfigError, match="weights of run 'source', not of train.warm_start 'elsewhere'"):
+        shipped_warm_start_weights("continued", "elsewhere", spec, model, shipped)
+    with pytest.raises(ConfigError, match="options"):
+        shipped_warm_start_weights("continued", "source", {"model": "vizecgnet", "model_options": {
+            **options, "embed_dim": 32}}, model, shipped)
+
+
+def test_the_paper_share_run_continues_the_shipped_run_on_its_pages() -> None:
+    """``runs.vizecgnet_release_paper_share`` is the shipped run's network, continued from it on records no
+    earlier run drew, on the release look but with most pages in the paper look."""
+    from vizecg.study.config import params_for_run, run_spec
+
+    params = load_params(profile="default")
+    shipped, run = (run_spec(params, r) for r in ("vizecgnet_release_continued", "vizecgnet_release_paper_share"))
+    assert run["model_options"] == shipped["model_options"] and run["loss_options"] == shipped["loss_options"]
+    assert run["train"]["warm_start"] == "vizecgnet_release_continued"
+    assert run["train"]["warm_start_weights"] == "shipped"
+    seeds = {params["data"]["train_stream"]["seed"], params["data"]["source_options"]["seed"],
+             shipped["train"]["stream_seed"]}
+    assert run["train"]["stream_seed"] not in seeds
+    look = params_for_run(params, "vizecgnet_release_paper_share")["input"]
+    assert 0.0 < look["paper_share"] < 1.0 and look["page_preparation"] == "predict"
+    assert look["validation_look"] == "routes"

@@ -127,6 +127,12 @@ class TrainingImageRenderer:
 
     ``share_50mm_s``: the share of randomised-style pages drawn at 50 mm/s (the others at 25).
 
+    ``paper_share``: the share of pages, clean or with artifacts, drawn in the fixed style (the paper
+    look) where they would otherwise take a randomised one; the decision has a stream of its own,
+    so a share of 0 gives the same pages as before the option existed. Why: on every style at once
+    the networks read the PR interval (1dAVb) about four times slower than on the paper look alone,
+    and the paper look alone forgets the other layouts; a share keeps both in every batch.
+
     ``sheet_photo_share``: the fraction of pages with artifacts that are instead printed on A4
     and photographed lying on a desk (:func:`vizecg.render.artifacts.photograph_sheet` at the
     page's severity), then read back by ``prepare_page`` (needs ``page_preparation="predict"``).
@@ -143,7 +149,7 @@ class TrainingImageRenderer:
                  artifact_mix: str | None = None, curriculum: tuple[int, int] | None = None,
                  page_preparation: str = "none", render_scale: float = 1.0,
                  sheet_photo_share: float = 0.0, clean_style: str = "fixed",
-                 share_50mm_s: float = DEFAULT_SHARE_50MM_S) -> None:
+                 share_50mm_s: float = DEFAULT_SHARE_50MM_S, paper_share: float = 0.0) -> None:
         if isinstance(artifact_severity, (tuple, list)):
             if len(artifact_severity) != 2:
                 raise ValueError(f"artifact_severity range must be (low, high), got {artifact_severity!r}")
@@ -177,6 +183,12 @@ class TrainingImageRenderer:
         if not 0.0 <= float(share_50mm_s) <= 1.0:
             raise ValueError(f"share_50mm_s must lie in [0, 1], got {share_50mm_s!r}")
         self.share_50mm_s = float(share_50mm_s)
+        if not 0.0 <= float(paper_share) <= 1.0:
+            raise ValueError(f"paper_share must lie in [0, 1], got {paper_share!r}")
+        if paper_share > 0.0 and not (randomize_style or clean_style == "random"):
+            raise ValueError("paper_share needs randomize_style or clean_style='random' (otherwise every page "
+                             "is already in the paper look)")
+        self.paper_share = float(paper_share)
         self.sheet_photo_share = float(sheet_photo_share)
         self.page_preparation = page_preparation
         self.render_scale = float(render_scale)
@@ -209,7 +221,7 @@ class TrainingImageRenderer:
                 "curriculum": None if self.curriculum is None else list(self.curriculum),
                 "page_preparation": self.page_preparation, "render_scale": self.render_scale,
                 "sheet_photo_share": self.sheet_photo_share, "clean_style": self.clean_style,
-                "share_50mm_s": self.share_50mm_s}
+                "share_50mm_s": self.share_50mm_s, "paper_share": self.paper_share}
 
     def __repr__(self) -> str:
         return f"TrainingImageRenderer({self.config()})"
@@ -217,9 +229,9 @@ class TrainingImageRenderer:
     def _streams(self, index: int, epoch: int) -> list[np.random.Generator]:
         if index < 0 or epoch < 0:
             raise ValueError(f"index and epoch must be >= 0, got index={index}, epoch={epoch}")
-        # style, severity, artifacts, curriculum, sheet photo: children of one seed sequence, so
-        # adding a stream at the end leaves the others' draws unchanged
-        return np.random.default_rng([self.seed, int(index), int(epoch)]).spawn(5)
+        # style, severity, artifacts, curriculum, sheet photo, paper look: children of one seed
+        # sequence, so adding a stream at the end leaves the others' draws unchanged
+        return np.random.default_rng([self.seed, int(index), int(epoch)]).spawn(6)
 
     def broad_fraction(self, epoch: int) -> float:
         """How far the curriculum has ramped at ``epoch``: 0 = all clean pages, 1 = the full setting."""
@@ -230,18 +242,21 @@ class TrainingImageRenderer:
             return 0.0
         return min(1.0, (epoch - start + 1) / (full - start + 1))
 
-    def _random_style(self, rng: np.random.Generator) -> RenderStyle:
+    def _sampled_style(self, rng: np.random.Generator, paper_look: bool) -> RenderStyle:
+        if paper_look:
+            return self._page_style
         return sample_style(rng, self.page_height, self.page_width, share_50mm_s=self.share_50mm_s)
 
     def _look(self, index: int, epoch: int) -> tuple[RenderStyle, float, np.random.Generator, np.random.Generator]:
         """(style, severity, artifact-config rng, artifact rng) of image (index, epoch)."""
-        style_rng, severity_rng, artifact_rng, curriculum_rng, _ = self._streams(index, epoch)
+        style_rng, severity_rng, artifact_rng, curriculum_rng, _, paper_rng = self._streams(index, epoch)
+        paper_look = self.paper_share > 0.0 and paper_rng.random() < self.paper_share
         ramp = self.broad_fraction(epoch)
         if ramp < 1.0 and curriculum_rng.random() >= ramp:  # a clean page while the curriculum ramps
-            clean = (self._random_style(style_rng) if self.clean_style == "random"
+            clean = (self._sampled_style(style_rng, paper_look) if self.clean_style == "random"
                      else self._page_style)
             return clean, 0.0, severity_rng, artifact_rng
-        style = self._random_style(style_rng) if self.randomize_style else self._page_style
+        style = self._sampled_style(style_rng, paper_look) if self.randomize_style else self._page_style
         low, high = self.severity_range
         high = low + ramp * (high - low)
         severity = low if high == low else float(severity_rng.uniform(low, high))

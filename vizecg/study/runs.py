@@ -80,7 +80,8 @@ def image_renderer(params: dict, *, train: bool, seed: int | None = None, split:
                                      curriculum=None if curriculum is None else tuple(curriculum),
                                      sheet_photo_share=inp.get("sheet_photo_share", 0.0),
                                      clean_style=inp.get("clean_style", "fixed"),
-                                     share_50mm_s=inp.get("share_50mm_s", DEFAULT_SHARE_50MM_S), **deployed)
+                                     share_50mm_s=inp.get("share_50mm_s", DEFAULT_SHARE_50MM_S),
+                                     paper_share=inp.get("paper_share", 0.0), **deployed)
     return TrainingImageRenderer(inp["image_height"], inp["image_width"], randomize_style=False,
                                  artifact_severity=0.0, seed=seed, **deployed)
 
@@ -154,6 +155,31 @@ def run_fingerprint(params: dict, run: str, _chain: tuple[str, ...] = ()) -> str
     if source:
         fingerprint += "\nwarm start: " + run_fingerprint(params, source, (*_chain, run))
     return fingerprint
+
+
+def shipped_warm_start_weights(run: str, source: str, spec: dict, model, shipped_dir: str | Path | None = None) -> dict:
+    """Load the image path of the shipped model into ``model`` for ``run`` to continue from, where
+    ``source``'s own checkpoint is not at hand (``train.warm_start_weights: shipped``: the shipped
+    weights are committed, study checkpoints are not). The shipped weights must have been written
+    from ``source`` with ``run``'s architecture and options, so they are ``source``'s selected
+    weights less its signal stream, which keeps its fresh initialisation here and learns again
+    from the signal (a difference from a warm start from ``best.pt``, recorded in the checkpoint)."""
+    from vizecg.shipped_model import SHIPPED_MODEL_DIR, image_path_keys, load_shipped_model
+
+    shipped_dir = SHIPPED_MODEL_DIR if shipped_dir is None else Path(shipped_dir)
+    shipped, meta = load_shipped_model(shipped_dir)
+    where = f"run '{run}': train.warm_start_weights: shipped ({shipped_dir})"
+    if meta.get("run") != source:
+        raise ConfigError(f"{where} holds the weights of run '{meta.get('run')}', not of train.warm_start "
+                          f"'{source}'")
+    if meta.get("model_name") != spec["model"] or meta.get("model_options") != spec["model_options"]:
+        raise ConfigError(f"{where} is model {meta.get('model_name')!r} with options {meta.get('model_options')}, "
+                          f"run '{run}' is {spec['model']!r} with {spec['model_options']}")
+    state = shipped.state_dict()
+    keys = image_path_keys(spec["model"], spec["model_options"], list(model.state_dict()))
+    model.load_state_dict({key: state[key] for key in keys}, strict=False)
+    return {"run": source, "weights": "shipped image path", "sha256": meta["weights"]["sha256"],
+            "git_commit": meta.get("git_commit")}
 
 
 def warm_start_weights(work_dir: str | Path, run: str, source: str, model) -> dict:
@@ -231,7 +257,13 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
             "run": run, "input": {**params["input"], "render_style": "paper"}, "params": params}
     if tr.get("warm_start"):
         # read before fit: a resumed run's last.pt then replaces these weights, as it should
-        meta["warm_start"] = warm_start_weights(work_dir, run, tr["warm_start"], model)
+        if tr.get("warm_start_weights") not in (None, "checkpoint", "shipped"):
+            raise ConfigError(f"run '{run}': train.warm_start_weights must be 'checkpoint' or 'shipped', "
+                              f"got {tr['warm_start_weights']!r}")
+        from_shipped = (tr.get("warm_start_weights") == "shipped"
+                        and not (run_dir(work_dir, tr["warm_start"]) / "best.pt").exists())
+        meta["warm_start"] = (shipped_warm_start_weights(run, tr["warm_start"], spec, model) if from_shipped
+                              else warm_start_weights(work_dir, run, tr["warm_start"], model))
     return fit(model, loss_fn, train_set, val_set, out_dir=out, epochs=tr["epochs"],
                batch_size=tr["batch_size"], lr=tr["lr"], lr_min=tr["lr_min"],
                weight_decay=tr.get("weight_decay", 0.0), inputs=inputs,
