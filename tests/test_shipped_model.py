@@ -450,6 +450,19 @@ def test_a_continued_model_records_and_states_the_training_it_started_from(tmp_p
     line = " ".join(_warm_start_lines(shipped["training"]))
     assert "Continued from run `source`" in line and "epoch 11" in line and "12 epochs, 1,200 pages" in line
     assert _warm_start_lines({"epochs": 4}) == []
+    # continued from shipped weights (no history.csv of the source at hand): the source's record travels in the
+    # checkpoint's warm_start entry, and a chain of continuations gives one line per run
+    (runs / "third").mkdir()
+    (runs / "third" / "history.csv").write_text((runs / "source" / "history.csv").read_text())
+    third = runs / "third" / "best.pt"
+    carried = {"run": "continued", "epoch": 3, "training": {"epochs": 99}}
+    chained = run_training_record(third, {"warm_start": carried})
+    assert chained["warm_start"]["training"]["epochs"] == 4  # the source's own history.csv wins where it exists
+    carried = {"run": "shipped_only", "epoch": 3, "training": shipped["training"]}
+    chained = run_training_record(third, {"warm_start": carried})
+    assert chained["warm_start"]["training"] == shipped["training"]
+    lines = _warm_start_lines(chained)
+    assert len(lines) == 2 and "run `shipped_only`" in lines[0] and "run `source`" in lines[1]
 
 
 def test_the_card_says_where_the_records_ranked_highest_contradict_the_definition() -> None:

@@ -84,17 +84,21 @@ def test_the_release_continuation_reads_the_release_runs_pages_from_new_records(
     assert continued["train"]["lr"] < release["train"]["lr"]  # a restart, not a second run from scratch
 
 
-def test_the_release_stage_ships_the_continuation() -> None:
-    """The frozen ``release`` stage trains both runs and writes the continuation's weights, so that
-    retraining it reproduces what is shipped."""
+def test_the_release_stage_ships_the_last_continuation() -> None:
+    """The frozen ``release`` stage trains the three runs in the order they continue each other and writes the
+    last one's weights, so that retraining it reproduces what is shipped."""
     import yaml
 
     stage = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]["release"]
-    commands = " ".join(stage["cmd"])
-    assert commands.index("-p run vizecgnet_release ") < commands.index("-p run vizecgnet_release_continued")
-    assert "python -m vizecg.shipped_model data/models/vizecgnet_release_continued/best.pt models/vizecgnet_image" \
-        in " ".join(commands.split())
-    assert {"runs.vizecgnet_release", "runs.vizecgnet_release_continued"} <= set(stage["params"])
+    commands = " ".join(" ".join(stage["cmd"]).split())
+    runs = ("vizecgnet_release", "vizecgnet_release_continued", "vizecgnet_release_paper_share")
+    order = [commands.index(f"-p run {run} ") if f"-p run {run} " in commands else commands.index(f"-p run {run}")
+             for run in runs]
+    assert order == sorted(order)
+    assert "python -m vizecg.shipped_model data/models/vizecgnet_release_paper_share/best.pt models/vizecgnet_image" \
+        in commands
+    assert "--probabilities data/models/vizecgnet_release_paper_share/" in commands
+    assert {f"runs.{run}" for run in runs} <= set(stage["params"])
 
 
 def test_a_continuation_is_retrained_when_its_source_would_be(trained) -> None:

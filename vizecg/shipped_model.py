@@ -432,8 +432,9 @@ def run_training_record(checkpoint_path: Path, meta: Mapping[str, Any]) -> dict 
     if record is None or not source:
         return record
     source_dir = checkpoint_path.parent.parent / str(source["run"])
-    return {**record, "warm_start": {"run": source["run"], "epoch": source.get("epoch"),
-                                     "training": training_record(source_dir / "history.csv")}}
+    # a run continued from shipped weights (train.warm_start_weights: shipped) carries its source's record
+    prior = training_record(source_dir / "history.csv") or source.get("training")
+    return {**record, "warm_start": {"run": source["run"], "epoch": source.get("epoch"), "training": prior}}
 
 
 def save_shipped_model(checkpoint_path: str | Path, out_dir: str | Path, *,

@@ -178,8 +178,10 @@ def shipped_warm_start_weights(run: str, source: str, spec: dict, model, shipped
     state = shipped.state_dict()
     keys = image_path_keys(spec["model"], spec["model_options"], list(model.state_dict()))
     model.load_state_dict({key: state[key] for key in keys}, strict=False)
-    return {"run": source, "weights": "shipped image path", "sha256": meta["weights"]["sha256"],
-            "git_commit": meta.get("git_commit")}
+    # the source's own record travels with it: its history.csv is not at hand either
+    return {"run": source, "epoch": (meta.get("source_checkpoint") or {}).get("epoch"),
+            "weights": "shipped image path", "sha256": meta["weights"]["sha256"],
+            "git_commit": meta.get("git_commit"), "training": meta.get("training")}
 
 
 def warm_start_weights(work_dir: str | Path, run: str, source: str, model) -> dict:

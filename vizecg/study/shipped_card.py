@@ -349,10 +349,12 @@ def _warm_start_lines(training: dict) -> list[str]:
     if not source:
         return []
     prior = source.get("training") or {}
+    # a source may itself be a continuation: one line per run back to the first
     return [f"- Continued from run `{source['run']}` (the weights of its epoch {source.get('epoch')}; that run: "
             f"{prior.get('epochs')} epochs, {prior.get('samples_seen') or 0:,} pages, "
             f"{(prior.get('train_seconds') or 0) / 60:.0f} min of training on 2 CPU cores) with a fresh optimizer "
-            "and learning-rate cycle; the lines around this one describe the continuation."]
+            "and learning-rate cycle; the lines around this one describe the continuation.",
+            *_warm_start_lines(prior)]
 
 
 def thresholds_section(meta: dict) -> list[str]:
