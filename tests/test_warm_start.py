@@ -61,6 +61,15 @@ def test_a_missing_or_unfitting_source_is_a_clear_error(trained) -> None:
     wider, _, _ = build_run_model(params, "wider")
     with pytest.raises(CheckpointError, match="'source'.*do not fit"):
         warm_start_weights(work, "wider", "source", wider)
+    # where the weights come from: a known place, and only for a run that has a warm start
+    params["runs"]["misnamed"] = {"model": "resnet18", "inference": ["image"],
+                                  "train": {"epochs": 1, "warm_start": "source", "warm_start_weights": "elsewhere"}}
+    with pytest.raises(ConfigError, match="must be 'checkpoint' or 'shipped'"):
+        train_run(params, "misnamed", work, progress=False)
+    params["runs"]["unstarted"] = {"model": "resnet18", "inference": ["image"],
+                                   "train": {"epochs": 1, "warm_start_weights": "shipped"}}
+    with pytest.raises(ConfigError, match="has no train.warm_start"):
+        train_run(params, "unstarted", work, progress=False)
 
 
 def test_the_release_continuation_reads_the_release_runs_pages_from_new_records() -> None:

@@ -222,7 +222,14 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
 
     profile_params, params = params, params_for_run(params, run)
     model, loss_fn, spec = build_run_model(params, run)
-    if spec["train"].get("threads"):
+    tr = spec["train"]
+    if tr.get("warm_start_weights") not in (None, "checkpoint", "shipped"):
+        raise ConfigError(f"run '{run}': train.warm_start_weights must be 'checkpoint' or 'shipped', "
+                          f"got {tr['warm_start_weights']!r}")
+    if tr.get("warm_start_weights") and not tr.get("warm_start"):
+        raise ConfigError(f"run '{run}': train.warm_start_weights says where train.warm_start's weights come "
+                          "from, and the run has no train.warm_start")
+    if tr.get("threads"):
         # A fixed thread count: CPU kernels may split reductions by thread, so the count is part
         # of what makes two runs bit-identical (and one thread leaves the other core to the
         # DataLoader worker that draws and renders the records).
@@ -254,14 +261,10 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
         train_set = ReplayPool(train_set, pool["size"], pool["refresh"], fresh_epochs=pool.get("fresh_epochs", 1),
                                num_workers=spec["train"].get("num_workers", 0), progress=progress)
     val_set = make_dataset(params, work_dir, "val", train=False, with_image=with_image)
-    tr = spec["train"]
     meta = {"model_name": spec["model"], "model_options": spec["model_options"], "labels": LABELS,
             "run": run, "input": {**params["input"], "render_style": "paper"}, "params": params}
     if tr.get("warm_start"):
         # read before fit: a resumed run's last.pt then replaces these weights, as it should
-        if tr.get("warm_start_weights") not in (None, "checkpoint", "shipped"):
-            raise ConfigError(f"run '{run}': train.warm_start_weights must be 'checkpoint' or 'shipped', "
-                              f"got {tr['warm_start_weights']!r}")
         from_shipped = (tr.get("warm_start_weights") == "shipped"
                         and not (run_dir(work_dir, tr["warm_start"]) / "best.pt").exists())
         meta["warm_start"] = (shipped_warm_start_weights(run, tr["warm_start"], spec, model) if from_shipped
