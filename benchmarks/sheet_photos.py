@@ -1,6 +1,6 @@
 """The shipped model through predict on phone photos of printed sheets, with and without the plot-area crop.
 
-    python benchmarks/sheet_photos.py [--records 80] [--severities 0.25 0.5] [--out reports/metrics/sheet_photos.json]
+    python benchmarks/sheet_photos.py [--records 80] [--severities 0.25 0.5] [--check-off] [--out reports/metrics/sheet_photos.json]
 
 Test records of the default profile's prepared file (``dvc repro prepare`` writes it) are drawn
 by ecg_plot 0.2.8 in the paper look, printed on A4 landscape and photographed lying on a desk
@@ -11,7 +11,9 @@ sheet's height, so a photo of the print is half blank paper. Each photo goes thr
 :func:`vizecg.page_reader.find_plot_area` (grid lines only, :func:`find_grid_box`), once as
 predict runs now. Reported per severity: files refused by the ECG-page check, macro and
 per-class AUROC of the files classified, and how often the crop kept less than 80 % of the
-sheet's height (the plot found).
+sheet's height (the plot found). With ``--check-off`` the photos are also read with the check
+off (``--no-ecg-check``), all of them and the ones the check refused alone: whether a refusal keeps
+a user from a reading the model could have given.
 """
 from __future__ import annotations
 
@@ -84,17 +86,28 @@ def crop_height_share(path: Path) -> float:
     return steps.images["grid"].shape[0] / steps.images["deskewed"].shape[0]
 
 
-def score(files: list[Path], labels: np.ndarray, classifier) -> dict:
+def score(files: list[Path], labels: np.ndarray, classifier, *, ecg_check: bool = True,
+          subsets: dict[str, list[int]] | None = None) -> dict[str, dict]:
+    """Metrics of the files predict classifies, macro F1 at the model's own per-class thresholds
+    beside AUROC; with ``subsets``, the same for each named list of file indices too (one read)."""
     from vizecg.predict import predict_files
 
-    results = predict_files(files, classifier, progress=False)
-    kept = [i for i, r in enumerate(results) if r.probabilities]
-    p = np.array([[results[i].probabilities[c] for c in LABELS] for i in kept])
-    metrics = classification_metrics(labels[kept], p)
+    results = predict_files(files, classifier, ecg_check=ecg_check, progress=False)
+    refused = [i for i, r in enumerate(results) if not r.probabilities]
     errors = collections.Counter(r.error.split(": ", 1)[1].split(":")[0].split(" (")[0] for r in results if r.error)
-    return {"files": len(files), "refused": len(files) - len(kept), "errors": dict(errors),
-            "macro_auroc": round(metrics["auroc"], 4),
-            "per_class_auroc": {c: round(metrics["per_class"][c]["auroc"], 4) for c in LABELS}}
+    rows = {}
+    for name, indices in {"all": list(range(len(files))), **(subsets or {})}.items():
+        kept = [i for i in indices if results[i].probabilities]
+        if not kept:
+            continue
+        p = np.array([[results[i].probabilities[c] for c in LABELS] for i in kept])
+        metrics = classification_metrics(labels[kept], p, classifier.thresholds)
+        rows[name] = {"files": len(indices), "refused": len(indices) - len(kept),
+                      "positives": dict(zip(LABELS, labels[kept].sum(axis=0).tolist())),
+                      "macro_auroc": round(metrics["auroc"], 4), "macro_f1": round(metrics["f1"], 4),
+                      "per_class_auroc": {c: round(metrics["per_class"][c]["auroc"], 4) for c in LABELS}}
+    rows["all"].update(errors=dict(errors), refused_files=refused)
+    return rows
 
 
 def main() -> None:
@@ -104,6 +117,8 @@ def main() -> None:
     parser.add_argument("--severities", type=float, nargs="+", default=[0.25, 0.5])
     parser.add_argument("--work", type=Path, default=Path("data/benchmarks/sheet_photos"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--check-off", action="store_true",
+                        help="also read every photo, and the ones the ECG-page check refuses, with the check off")
     parser.add_argument("--out", type=Path, default=Path("reports/metrics/sheet_photos.json"))
     args = parser.parse_args()
 
@@ -116,21 +131,32 @@ def main() -> None:
     files, labels = write_photos(prepared, args.work, args.records, args.severities, args.workers)
     classifier = load_classifier(None, device="cpu")
     out = {"command": f"python benchmarks/sheet_photos.py --records {args.records} --severities "
-                      + " ".join(f"{s:g}" for s in args.severities),
+                      + " ".join(f"{s:g}" for s in args.severities)
+                      + (" --check-off" if args.check_off else ""),
            "model": Path(classifier.checkpoint).parent.name, "weights": weights_provenance(classifier.checkpoint),
            "severities": {}}
     for severity in args.severities:
         with grid_lines_only():
-            before = score(files[severity], labels, classifier)
+            before = score(files[severity], labels, classifier)["all"]
             before["crop_below_80pct_of_sheet_height"] = sum(crop_height_share(f) < 0.8 for f in files[severity])
-        after = score(files[severity], labels, classifier)
+        after = score(files[severity], labels, classifier)["all"]
         after["crop_below_80pct_of_sheet_height"] = sum(crop_height_share(f) < 0.8 for f in files[severity])
-        out["severities"][f"{severity:g}"] = {"grid lines only (before)": before, "grid lines and plot area": after}
-        for name, row in out["severities"][f"{severity:g}"].items():
-            print(f"severity {severity:g}  {name:26s} refused {row['refused']:3d}/{row['files']}  "
-                  f"cropped to the plot {row['crop_below_80pct_of_sheet_height']:3d}  macro AUROC {row['macro_auroc']:.3f}  "
+        rows = {"grid lines only (before)": before, "grid lines and plot area": after}
+        if args.check_off:
+            # what the check's refusals keep from the user: the same photos read with --no-ecg-check
+            unchecked = score(files[severity], labels, classifier, ecg_check=False,
+                              subsets={"refused": after["refused_files"]})
+            rows["no ECG-page check, every photo"] = unchecked["all"]
+            if "refused" in unchecked:
+                rows["no ECG-page check, the photos the check refuses"] = unchecked["refused"]
+        for row in rows.values():
+            row.pop("refused_files", None)
+        out["severities"][f"{severity:g}"] = rows
+        for name, row in rows.items():
+            print(f"severity {severity:g}  {name:48s} files {row['files']:3d} refused {row['refused']:3d}  "
+                  f"macro AUROC {row['macro_auroc']:.3f}  F1 {row['macro_f1']:.3f}  "
                   + " ".join(f"{c} {v:.2f}" for c, v in row["per_class_auroc"].items())
-                  + (f"  errors {row['errors']}" if row["errors"] else ""))
+                  + (f"  errors {row['errors']}" if row.get("errors") else ""))
     print(f"{time.perf_counter() - start:.0f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")

@@ -530,3 +530,23 @@ def test_a_print_photographed_out_of_focus_is_accepted_by_its_blurred_grid_and_p
     assert evidence.grid_score >= page_reader.BLURRED_GRID_MIN_SCORE  # in the band ...
     assert evidence.ink_fraction > page_reader.BLURRED_GRID_MAX_INK  # ... but ink-heavy
     assert not looks_like_ecg(photograph_sheet(text, 0, 0.25))[0]
+
+
+def test_an_out_of_focus_print_whose_darkest_lines_are_not_its_traces_passes_on_the_fixed_level(monkeypatch):
+    """The blurred-grid rule judges the traces at the fixed ink level too, as the sharp-grid rule does:
+    on this print photographed at severity 1 a shadowed edge sets the page's trace level above the
+    traces (0 % of the columns), which cross 30 % of them at the fixed level."""
+    from vizecg import page_reader
+    from vizecg.data.synthetic import generate_chunk
+    from vizecg.render.artifacts import photograph_sheet
+    from vizecg.render.draw import render_ecg
+    from vizecg.render.style import RenderStyle
+
+    signal = generate_chunk(80, 11).signals[51]
+    page = render_ecg(signal, style=RenderStyle.preset("paper").replace(height=936, width=2611))
+    photo = photograph_sheet(page, np.random.default_rng([11, 51]), 1.0)  # found among photos at severity 1
+    accepted, reason, _ = looks_like_ecg(photo)
+    assert accepted and reason.startswith("blurred ECG grid") and "at ink level 0.25" in reason, reason
+    monkeypatch.setattr(page_reader, "TRACE_FIXED_LEVEL", 0.6)  # a fixed level no trace here reaches
+    accepted, reason, _ = looks_like_ecg(photo)
+    assert not accepted and reason.startswith("no square ECG grid"), reason
