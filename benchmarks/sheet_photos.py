@@ -98,7 +98,9 @@ def score(files: list[Path], labels: np.ndarray, classifier, *, ecg_check: bool 
     rows = {}
     for name, indices in {"all": list(range(len(files))), **(subsets or {})}.items():
         kept = [i for i in indices if results[i].probabilities]
-        if not kept:
+        if not kept:  # every file of the set refused: nothing to score
+            rows[name] = {"files": len(indices), "refused": len(indices), "macro_auroc": float("nan"),
+                          "macro_f1": float("nan"), "per_class_auroc": {}}
             continue
         p = np.array([[results[i].probabilities[c] for c in LABELS] for i in kept])
         metrics = classification_metrics(labels[kept], p, classifier.thresholds)
@@ -147,7 +149,7 @@ def main() -> None:
             unchecked = score(files[severity], labels, classifier, ecg_check=False,
                               subsets={"refused": after["refused_files"]})
             rows["no ECG-page check, every photo"] = unchecked["all"]
-            if "refused" in unchecked:
+            if after["refused_files"]:
                 rows["no ECG-page check, the photos the check refuses"] = unchecked["refused"]
         for row in rows.values():
             row.pop("refused_files", None)

@@ -44,6 +44,24 @@ def test_a_continued_run_starts_from_its_source_and_records_it(trained) -> None:
     assert max(moved) > 0
 
 
+def test_a_finished_continuation_is_skipped_when_its_source_weights_are_gone(trained) -> None:
+    """A rerun of a finished (or interrupted) continuation resumes from its own checkpoint: it does not
+    reload its source, whose weights may be gone (the shipped file rewritten from a later run, the
+    source's best.pt removed), and its checkpoint keeps the warm start it recorded."""
+    params, work = trained
+    params["runs"]["gone"] = {"model": "resnet18", "inference": ["image"], "train": {"epochs": 1}}
+    params["runs"]["after_gone"] = {"model": "resnet18", "inference": ["image"],
+                                    "train": {"epochs": 1, "lr": 1e-4, "warm_start": "gone", "stream_seed": 9}}
+    train_run(params, "gone", work, progress=False)
+    train_run(params, "after_gone", work, progress=False)
+    (run_dir(work, "gone") / "best.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="train 'gone' first"):  # a fresh continuation needs it
+        warm_start_weights(work, "other", "gone", build_run_model(params, "after_gone")[0])
+    result = train_run(params, "after_gone", work, progress=False)
+    assert result.skipped
+    assert read_checkpoint(run_dir(work, "after_gone") / "best.pt")["warm_start"]["run"] == "gone"
+
+
 def test_stream_seed_draws_other_records(trained) -> None:
     params, work = trained
     profile_stream = make_dataset(params, work, "train", train=False, with_image=False)
@@ -94,19 +112,20 @@ def test_the_release_continuation_reads_the_release_runs_pages_from_new_records(
 
 
 def test_the_release_stage_ships_the_last_continuation() -> None:
-    """The frozen ``release`` stage trains the three runs in the order they continue each other and writes the
+    """The frozen ``release`` stage trains the four runs in the order they continue each other and writes the
     last one's weights, so that retraining it reproduces what is shipped."""
     import yaml
 
     stage = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]["release"]
     commands = " ".join(" ".join(stage["cmd"]).split())
-    runs = ("vizecgnet_release", "vizecgnet_release_continued", "vizecgnet_release_paper_share")
+    runs = ("vizecgnet_release", "vizecgnet_release_continued", "vizecgnet_release_paper_share",
+            "vizecgnet_release_paper_share_cycle2")
     order = [commands.index(f"-p run {run} ") if f"-p run {run} " in commands else commands.index(f"-p run {run}")
              for run in runs]
     assert order == sorted(order)
-    assert "python -m vizecg.shipped_model data/models/vizecgnet_release_paper_share/best.pt models/vizecgnet_image" \
-        in commands
-    assert "--probabilities data/models/vizecgnet_release_paper_share/" in commands
+    assert "python -m vizecg.shipped_model data/models/vizecgnet_release_paper_share_cycle2/best.pt " \
+           "models/vizecgnet_image" in commands
+    assert "--probabilities data/models/vizecgnet_release_paper_share_cycle2/" in commands
     assert {f"runs.{run}" for run in runs} <= set(stage["params"])
 
 
@@ -185,3 +204,20 @@ def test_the_paper_share_run_continues_the_shipped_run_on_its_pages() -> None:
     look = params_for_run(params, "vizecgnet_release_paper_share")["input"]
     assert 0.0 < look["paper_share"] < 1.0 and look["page_preparation"] == "predict"
     assert look["validation_look"] == "routes"
+
+
+def test_the_second_paper_share_cycle_repeats_the_first_on_new_records() -> None:
+    """``runs.vizecgnet_release_paper_share_cycle2`` continues the first cycle with its network, loss and look
+    unchanged, on records of a stream none of the runs before it drew."""
+    from vizecg.study.config import params_for_run, run_spec
+
+    params = load_params(profile="default")
+    chain = ("vizecgnet_release", "vizecgnet_release_continued", "vizecgnet_release_paper_share")
+    first, cycle2 = (run_spec(params, r) for r in ("vizecgnet_release_paper_share", "vizecgnet_release_paper_share_cycle2"))
+    assert cycle2["model_options"] == first["model_options"] and cycle2["loss_options"] == first["loss_options"]
+    assert cycle2["train"]["warm_start"] == "vizecgnet_release_paper_share"
+    seeds = {params["data"]["train_stream"]["seed"], params["data"]["source_options"]["seed"],
+             *(run_spec(params, r)["train"].get("stream_seed") for r in chain)}
+    assert cycle2["train"]["stream_seed"] not in seeds
+    assert params_for_run(params, "vizecgnet_release_paper_share_cycle2")["input"] == \
+        params_for_run(params, "vizecgnet_release_paper_share")["input"]

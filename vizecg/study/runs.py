@@ -218,7 +218,7 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     so that a continued run learns from records its source never saw.
     """
     from vizecg.models.losses import needs_measurements
-    from vizecg.training.engine import fit
+    from vizecg.training.engine import LAST_NAME, fit
 
     profile_params, params = params, params_for_run(params, run)
     model, loss_fn, spec = build_run_model(params, run)
@@ -263,7 +263,14 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     val_set = make_dataset(params, work_dir, "val", train=False, with_image=with_image)
     meta = {"model_name": spec["model"], "model_options": spec["model_options"], "labels": LABELS,
             "run": run, "input": {**params["input"], "render_style": "paper"}, "params": params}
-    if tr.get("warm_start"):
+    if tr.get("warm_start") and (out / LAST_NAME).exists():
+        # A run with a checkpoint resumes from it, or, finished, only loads it: the source's weights are
+        # not needed, and may no longer be where they were (the shipped file written from a later run,
+        # a source checkpoint removed). Its warm start is the one its checkpoint recorded.
+        from vizecg.training.checkpoint import read_checkpoint
+
+        meta["warm_start"] = read_checkpoint(out / LAST_NAME).get("warm_start")
+    elif tr.get("warm_start"):
         # read before fit: a resumed run's last.pt then replaces these weights, as it should
         from_shipped = (tr.get("warm_start_weights") == "shipped"
                         and not (run_dir(work_dir, tr["warm_start"]) / "best.pt").exists())
