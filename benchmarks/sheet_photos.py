@@ -87,9 +87,10 @@ def crop_height_share(path: Path) -> float:
 
 
 def score(files: list[Path], labels: np.ndarray, classifier, *, ecg_check: bool = True,
-          subsets: dict[str, list[int]] | None = None) -> dict[str, dict]:
+          subsets: dict[str, list[int]] | None = None) -> tuple[dict[str, dict], list[int]]:
     """Metrics of the files predict classifies, macro F1 at the model's own per-class thresholds
-    beside AUROC; with ``subsets``, the same for each named list of file indices too (one read)."""
+    beside AUROC; with ``subsets``, the same for each named list of file indices too (one read).
+    Returns those rows (``"all"`` and each subset) and the indices of the files predict refused."""
     from vizecg.predict import predict_files
 
     results = predict_files(files, classifier, ecg_check=ecg_check, progress=False)
@@ -108,8 +109,8 @@ def score(files: list[Path], labels: np.ndarray, classifier, *, ecg_check: bool 
                       "positives": dict(zip(LABELS, labels[kept].sum(axis=0).tolist())),
                       "macro_auroc": round(metrics["auroc"], 4), "macro_f1": round(metrics["f1"], 4),
                       "per_class_auroc": {c: round(metrics["per_class"][c]["auroc"], 4) for c in LABELS}}
-    rows["all"].update(errors=dict(errors), refused_files=refused)
-    return rows
+    rows["all"]["errors"] = dict(errors)
+    return rows, refused
 
 
 def main() -> None:
@@ -139,20 +140,18 @@ def main() -> None:
            "severities": {}}
     for severity in args.severities:
         with grid_lines_only():
-            before = score(files[severity], labels, classifier)["all"]
+            before = score(files[severity], labels, classifier)[0]["all"]
             before["crop_below_80pct_of_sheet_height"] = sum(crop_height_share(f) < 0.8 for f in files[severity])
-        after = score(files[severity], labels, classifier)["all"]
+        after_rows, refused = score(files[severity], labels, classifier)
+        after = after_rows["all"]
         after["crop_below_80pct_of_sheet_height"] = sum(crop_height_share(f) < 0.8 for f in files[severity])
         rows = {"grid lines only (before)": before, "grid lines and plot area": after}
         if args.check_off:
             # what the check's refusals keep from the user: the same photos read with --no-ecg-check
-            unchecked = score(files[severity], labels, classifier, ecg_check=False,
-                              subsets={"refused": after["refused_files"]})
+            unchecked, _ = score(files[severity], labels, classifier, ecg_check=False, subsets={"refused": refused})
             rows["no ECG-page check, every photo"] = unchecked["all"]
-            if after["refused_files"]:
+            if refused:
                 rows["no ECG-page check, the photos the check refuses"] = unchecked["refused"]
-        for row in rows.values():
-            row.pop("refused_files", None)
         out["severities"][f"{severity:g}"] = rows
         for name, row in rows.items():
             print(f"severity {severity:g}  {name:48s} files {row['files']:3d} refused {row['refused']:3d}  "

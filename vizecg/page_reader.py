@@ -650,17 +650,17 @@ def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | Non
     if lattice < GRID_MIN_SCORE:
         blurred_grid = (lattice >= BLURRED_GRID_MIN_SCORE and blob_fraction <= BLOB_MAX_FRACTION
                         and ink_fraction <= BLURRED_GRID_MAX_INK)
-        if blurred_grid and trace_columns >= BLURRED_GRID_MIN_TRACE_COLUMNS:
+        if not blurred_grid:
+            return False, f"no square ECG grid found: {summary}", score, evidence
+        if trace_columns >= BLURRED_GRID_MIN_TRACE_COLUMNS:
             return True, f"blurred ECG grid and plain traces: {summary}", score, evidence
-        if blurred_grid:
-            # As on a sharp grid below: the page's darkest line ink (a shadowed edge, a strip of desk)
-            # can set the trace level above the traces; judged again at the fixed level.
-            fixed_columns, _ = trace_evidence(ink, threshold=TRACE_FIXED_LEVEL)
-            if fixed_columns >= BLURRED_GRID_MIN_TRACE_COLUMNS:
-                return True, (f"blurred ECG grid and plain traces (across {fixed_columns:.0%} of the columns at "
-                              f"ink level {TRACE_FIXED_LEVEL:g}, fainter than the page's darkest lines): {summary}"
-                              ), score, evidence
-        return False, f"no square ECG grid found: {summary}", score, evidence
+        # As on a sharp grid below: the page's darkest line ink (a shadowed edge, a strip of desk)
+        # can set the trace level above the traces; judged again at the fixed level.
+        fixed_columns, _ = trace_evidence(ink, threshold=TRACE_FIXED_LEVEL)
+        if fixed_columns < BLURRED_GRID_MIN_TRACE_COLUMNS:
+            return False, f"no square ECG grid found: {summary}", score, evidence
+        return True, (f"blurred ECG grid and plain traces (across {fixed_columns:.0%} of the columns at ink level "
+                      f"{TRACE_FIXED_LEVEL:g}, fainter than the page's darkest lines): {summary}"), score, evidence
     if trace_columns < TRACE_MIN_COLUMNS and spikes < TRACE_MIN_SPIKES:
         # The trace level follows the page's darkest line ink, which on a photo can be the grid's
         # major lines or a shadowed edge rather than the traces: judged again at a fixed level.
