@@ -90,7 +90,7 @@ def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
 #: ``input`` settings that only a run's own ``input`` sets (the release run's deployed look);
 #: the profiles leave them at their defaults
 RUN_ONLY_INPUT_SETTINGS = ("page_preparation", "render_scale", "sheet_photo_share", "validation_look",
-                           "validation_severity", "clean_style", "paper_share")
+                           "validation_severity", "clean_style", "paper_share", "short_exam_share")
 
 
 def params_for_run(params: dict[str, Any], run: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ ablation notebooks read predictions instead of re-running models.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -110,7 +111,10 @@ def make_dataset(params: dict, work_dir: str | Path, split: str, *, train: bool,
             holdout_seed=params["data"].get("source_options", {}).get("seed", 0), generator_options=options,
             decimate=inp["decimate"], image_renderer=image_renderer(params, train=train) if with_image else None,
             gain_augment=tuple(inp["gain_augment"]) if train and inp.get("gain_augment") else None,
-            seed=params["train"]["seed"], measurement_targets=measurement_targets)
+            seed=params["train"]["seed"], measurement_targets=measurement_targets,
+            short_exam_share=inp.get("short_exam_share", 0.0) if train else 0.0)
+    if train and inp.get("short_exam_share", 0.0):
+        raise ValueError("input.short_exam_share shortens the training stream's records; it needs data.train_stream")
     return ECGDataset(prepared_file(work_dir), split, decimate=inp["decimate"],
                       image_renderer=image_renderer(params, train=train, split=split) if with_image else None,
                       gain_augment=tuple(inp["gain_augment"]) if train and inp.get("gain_augment") else None,
@@ -302,10 +306,33 @@ def predictions_file(work_dir: str | Path, run: str) -> Path:
     return run_dir(work_dir, run) / "predictions.npz"
 
 
+def scoring_key(params: dict, run: str, work_dir: str | Path, state_dict: dict, paths: list[str]) -> str:
+    """What ``run``'s stored predictions depend on: the run's fingerprint (its spec and the data and
+    input blocks, which fix how evaluation pages are drawn), the evaluation block, the selected
+    weights themselves, the inference paths, and the prepared file they were read from (its size and
+    modification time: a prepared set written again is scored again, even if its records are the same,
+    because a stale reuse would be silent and a needless rescore only costs time)."""
+    digest = hashlib.sha256()
+    prepared = prepared_file(work_dir)
+    stat = prepared.stat() if prepared.exists() else None
+    digest.update(json.dumps({"run": run_fingerprint(params, run), "evaluation": params["evaluation"], "paths": paths,
+                              "prepared": [prepared.name, stat.st_size, stat.st_mtime_ns] if stat else None},
+                             sort_keys=True, default=str).encode())
+    for key in sorted(state_dict):
+        digest.update(key.encode())
+        digest.update(state_dict[key].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def score_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = True) -> Path:
     """Predict validation and test probabilities of ``run``'s best checkpoint for every inference
     path, tune per-class thresholds on validation (stored in the checkpoint for ``predict``),
-    and save everything in ``predictions.npz``: ``y_val``, ``y_test``, ``val@<path>``, ``test@<path>``."""
+    and save everything in ``predictions.npz``: ``y_val``, ``y_test``, ``val@<path>``, ``test@<path>``
+    and ``scoring_key`` (:func:`scoring_key`).
+
+    A run whose stored predictions carry the key of its current checkpoint, data and parameters,
+    and whose checkpoint holds the thresholds tuned from them, is not scored again: a release run
+    predicts thousands of pages per path, and reopening its notebook should not cost that again."""
     from vizecg.evaluation import predict_probs, tune_thresholds
     from vizecg.training.checkpoint import load_model, read_checkpoint, save_checkpoint
 
@@ -313,6 +340,11 @@ def score_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     spec = run_spec(params, run)
     best = run_dir(work_dir, run) / "best.pt"
     model, meta = load_model(best)
+    out = predictions_file(work_dir, run)
+    paths = inference_paths(spec, model)
+    key = scoring_key(params, run, work_dir, model.state_dict(), paths)
+    if out.exists() and "thresholds_by_path" in meta and _stored_scoring_key(out) == key:
+        return out
     device = resolve_device(params["train"].get("device", "auto"))
     batch = params["evaluation"]["batch_size"]
     arrays: dict[str, np.ndarray] = {}
@@ -321,7 +353,7 @@ def score_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
         datasets[split] = make_dataset(params, work_dir, split, train=False, with_image=model.input_kind != "signal")
         arrays[f"y_{split}"] = datasets[split].labels.astype(np.uint8)
     thresholds = {}
-    for path in inference_paths(spec, model):
+    for path in paths:
         inputs = ("signal",) if path == "signal" else ("image",)
         if model.input_kind == "multimodal":
             model.missing_modality = "skip" if path == "image_skip" else meta["model_options"].get("missing_modality", "self")
@@ -329,8 +361,7 @@ def score_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
             arrays[f"{split}@{path}"] = predict_probs(model, datasets[split], inputs=inputs, batch_size=batch,
                                                       device=device, progress=progress)
         thresholds[path] = tune_thresholds(arrays["y_val"], arrays[f"val@{path}"]).tolist()
-    out = predictions_file(work_dir, run)
-    np.savez(out, **arrays)
+    np.savez(out, **arrays, scoring_key=np.array(key))
     payload = read_checkpoint(best)
     payload["thresholds"] = thresholds.get("image", next(iter(thresholds.values())))
     payload["thresholds_by_path"] = thresholds
@@ -338,9 +369,17 @@ def score_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     return out
 
 
+def _stored_scoring_key(path: Path) -> str | None:
+    try:
+        with np.load(path) as data:
+            return str(data["scoring_key"]) if "scoring_key" in data.files else None
+    except (OSError, ValueError):  # a damaged file is scored again, not trusted
+        return None
+
+
 def load_predictions(work_dir: str | Path, run: str) -> dict[str, np.ndarray]:
     with np.load(predictions_file(work_dir, run)) as data:
-        return {key: data[key] for key in data.files}
+        return {key: data[key] for key in data.files if key != "scoring_key"}
 
 
 def main(argv: list[str] | None = None) -> None:
