@@ -5,7 +5,8 @@
 Both are shipped-model folders (``python -m vizecg.shipped_model best.pt DIR`` writes one from a
 release run). Each look of the model card (the synthetic test's first ``--test-records`` records as
 the paper page, the clinical 3x4 and the rhythm 12x1 layouts, phone photos of the paper page at
-severity 0.25 and 0.5) and the photographed A4 print at 0.5 is drawn once, at twice the input and
+severity 0.25 and 0.5), the photographed A4 print at 0.5 and the paper page of the record cut to
+the 7 s exam CODE-15% stores (centred, zeros around) is drawn once, at twice the input and
 read back by predict's ``prepare_page``; both models score the same arrays (where their input sizes
 differ, each model gets the same records in the same look drawn at its own size). Per look: macro and
 per-class AUROC of each, and the paired bootstrap interval of the difference in macro AUROC
@@ -13,8 +14,9 @@ per-class AUROC of each, and the paired bootstrap interval of the difference in 
 reported beside, never used to decide.
 
 The decision rule is fixed here, before any candidate is scored: **replace** when the candidate's
-mean macro AUROC over the six synthetic looks is higher and no look is worse beyond its paired 95 %
-interval. AUROC only: F1 depends on thresholds, which are tuned after the decision
+mean macro AUROC over the synthetic looks is higher and no look is worse beyond its paired 95 %
+interval. The 7 s look joined the rule before the first candidate trained on 7 s exams was scored
+(``runs.vizecgnet_release_short_exams``); earlier comparisons decided on the first six. AUROC only: F1 depends on thresholds, which are tuned after the decision
 (``vizecg.study.release_thresholds``).
 """
 from __future__ import annotations
@@ -36,17 +38,19 @@ from vizecg.data.dataset import ECGDataset  # noqa: E402
 from vizecg.evaluation.bootstrap import AUROCMetric, bootstrap_ci, paired_difference_ci  # noqa: E402
 from vizecg.evaluation.metrics import per_class_auroc  # noqa: E402
 from vizecg.predict import load_classifier  # noqa: E402
-from vizecg.render.training import VALIDATION_ROUTES, RouteMixRenderer  # noqa: E402
+from vizecg.render.training import VALIDATION_ROUTES, RouteMixRenderer, ShortExamRenderer  # noqa: E402
 from vizecg.study.shipped_card import card_renderer, conditions  # noqa: E402
 
 SHEET_PHOTO = "A4 print photographed on a desk, severity 0.5"
-LOOK_NAMES = [name for name, _, _ in conditions([0.25, 0.5])] + [SHEET_PHOTO]
+SHORT_EXAM = "paper (ecg_plot look), 7 s exam zero-padded"
+LOOK_NAMES = [name for name, _, _ in conditions([0.25, 0.5])] + [SHEET_PHOTO, SHORT_EXAM]
 
 
 def looks(height: int, width: int) -> dict[str, object]:
-    """Look name -> renderer: the model card's looks and the photographed print."""
+    """Look name -> renderer: the model card's looks, the photographed print and the 7 s exam."""
     out = {name: card_renderer(height, width, style, severity) for name, style, severity in conditions([0.25, 0.5])}
     out[SHEET_PHOTO] = RouteMixRenderer(height, width, severity=0.5, render_scale=2.0).renderers["sheet_photo"]
+    out[SHORT_EXAM] = ShortExamRenderer(card_renderer(height, width, "paper", 0.0))
     return out
 
 

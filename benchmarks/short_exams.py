@@ -28,22 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from compare_release import drawn_pages  # noqa: E402
 
 from vizecg.contract import LABELS  # noqa: E402
-from vizecg.data.preprocess import SHORT_EXAM_SAMPLES, as_short_exam  # noqa: E402
+from vizecg.data.preprocess import SHORT_EXAM_SAMPLES  # noqa: E402
 from vizecg.evaluation.bootstrap import AUROCMetric, bootstrap_ci, paired_difference_ci  # noqa: E402
 from vizecg.evaluation.metrics import per_class_auroc  # noqa: E402
 from vizecg.predict import load_classifier  # noqa: E402
+from vizecg.render.training import ShortExamRenderer  # noqa: E402
 from vizecg.shipped_model import weights_provenance  # noqa: E402
 from vizecg.study.shipped_card import card_renderer  # noqa: E402
-
-
-class ShortExamRenderer:
-    """Draws a record as the 7 s exam CODE-15% would store: its centred ``samples`` kept, the rest zero."""
-
-    def __init__(self, renderer, samples: int = SHORT_EXAM_SAMPLES) -> None:
-        self.renderer, self.samples = renderer, int(samples)
-
-    def __call__(self, signal: np.ndarray, index: int, epoch: int) -> np.ndarray:
-        return self.renderer(as_short_exam(signal, self.samples), index, epoch)
 
 
 def scored(classifier, pages: dict, n_boot: int) -> dict:

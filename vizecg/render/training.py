@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from vizecg.data.preprocess import SHORT_EXAM_SAMPLES, as_short_exam
 from vizecg.render.artifacts import ArtifactConfig, apply_artifacts, photograph_sheet
 from vizecg.render.draw import render_ecg
 from vizecg.render.style import (BLACK_RGB, ECG_PLOT_HEADER, ECG_PLOT_TRACE_RGB, RenderStyle)
@@ -360,3 +361,14 @@ def prepared_page(page: np.ndarray, height: int, width: int, *, clean_render: bo
     except (PageReadError, ValueError):
         prepared = prepare_page(page, height, width, correct_geometry=False)
     return np.clip(np.rint(prepared.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
+
+
+class ShortExamRenderer:
+    """Draws a record as the 7 s exam CODE-15% would store of it (its centred ``samples`` kept, the
+    rest zero: :func:`vizecg.data.preprocess.as_short_exam`) with ``renderer``; same call."""
+
+    def __init__(self, renderer, samples: int = SHORT_EXAM_SAMPLES) -> None:
+        self.renderer, self.samples = renderer, int(samples)
+
+    def __call__(self, signal: np.ndarray, index: int, epoch: int = 0) -> np.ndarray:
+        return self.renderer(as_short_exam(signal, self.samples), index, epoch)
