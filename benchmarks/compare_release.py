@@ -38,20 +38,21 @@ from vizecg.data.dataset import ECGDataset  # noqa: E402
 from vizecg.evaluation.bootstrap import AUROCMetric, bootstrap_ci, paired_difference_ci  # noqa: E402
 from vizecg.evaluation.metrics import per_class_auroc  # noqa: E402
 from vizecg.predict import load_classifier  # noqa: E402
-from vizecg.render.training import VALIDATION_ROUTES, RouteMixRenderer, ShortExamRenderer  # noqa: E402
-from vizecg.study.shipped_card import card_renderer, conditions  # noqa: E402
+from vizecg.render.training import VALIDATION_ROUTES, RouteMixRenderer  # noqa: E402
+from vizecg.study.shipped_card import card_looks, card_renderer, conditions  # noqa: E402
 
 SHEET_PHOTO = "A4 print photographed on a desk, severity 0.5"
-SHORT_EXAM = "paper (ecg_plot look), 7 s exam zero-padded"
-LOOK_NAMES = [name for name, _, _ in conditions([0.25, 0.5])] + [SHEET_PHOTO, SHORT_EXAM]
+SEVERITIES = (0.25, 0.5)
 
 
 def looks(height: int, width: int) -> dict[str, object]:
-    """Look name -> renderer: the model card's looks, the photographed print and the 7 s exam."""
-    out = {name: card_renderer(height, width, style, severity) for name, style, severity in conditions([0.25, 0.5])}
+    """Look name -> renderer: the model card's looks (the 7 s exam among them) and the photographed print."""
+    out = card_looks(height, width, SEVERITIES)
     out[SHEET_PHOTO] = RouteMixRenderer(height, width, severity=0.5, render_scale=2.0).renderers["sheet_photo"]
-    out[SHORT_EXAM] = ShortExamRenderer(card_renderer(height, width, "paper", 0.0))
     return out
+
+
+LOOK_NAMES = [name for name, *_ in conditions(SEVERITIES)] + [SHEET_PHOTO]
 
 
 def drawn_pages(path: Path, renderer, n: int | None, workers: int,

@@ -43,9 +43,28 @@ def card_renderer(height: int, width: int, style: str, photo_severity: float, se
                                  render_scale=RENDER_SCALE)
 
 
-def conditions(severities) -> list[tuple[str, str, float]]:
-    out = [(name, style, 0.0) for name, style in LAYOUTS]
-    return out + [(f"photo of paper page, severity {s:g}", "paper", float(s)) for s in severities if s > 0]
+#: the paper page of a record cut to the 7 s exam CODE-15% stores (centred, zeros around): the paper's
+#: data holds such exams beside 10 s ones, and their pages show every lead flat at both ends
+SHORT_EXAM_LOOK = "paper (ecg_plot look), 7 s exam zero-padded"
+
+
+def conditions(severities) -> list[tuple[str, str, float, bool]]:
+    """(look name, layout preset, photo severity, 7 s exam) of each look the card scores: the three
+    layouts, phone photos of the paper page at each of ``severities``, and the paper page of the 7 s exam."""
+    out = [(name, style, 0.0, False) for name, style in LAYOUTS]
+    out += [(f"photo of paper page, severity {s:g}", "paper", float(s), False) for s in severities if s > 0]
+    return out + [(SHORT_EXAM_LOOK, "paper", 0.0, True)]
+
+
+def card_looks(height: int, width: int, severities, seed: int = 0) -> dict[str, object]:
+    """Look name -> renderer of :func:`conditions`."""
+    from vizecg.render.training import ShortExamRenderer
+
+    looks = {}
+    for name, style, severity, short_exam in conditions(severities):
+        renderer = card_renderer(height, width, style, severity, seed)
+        looks[name] = ShortExamRenderer(renderer) if short_exam else renderer
+    return looks
 
 
 def score(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray, *, n_boot: int) -> dict:
@@ -61,16 +80,15 @@ def evaluate_shipped(model, meta: dict, thresholds: np.ndarray, *, synthetic_fil
                      test_records: int, severities, n_boot: int, decimate: int, seed: int = 0,
                      device: torch.device | str = "cpu", batch_size: int = 32, progress: bool = False) -> pd.DataFrame:
     """One row per (dataset, condition): the synthetic test split (its first ``test_records``)
-    and LUDB, each in the three layouts and as photos of the paper page."""
+    and LUDB, each in the looks of :func:`card_looks`."""
     height, width = meta["input"]["image_height"], meta["input"]["image_width"]
     rows = []
     datasets = {"synthetic test": synthetic_file, "LUDB (real ECGs)": ludb_file}
     for dataset_name, path in datasets.items():
         if path is None:
             continue
-        for condition, style, severity in conditions(severities):
-            dataset = ECGDataset(path, "test", decimate=decimate,
-                                 image_renderer=card_renderer(height, width, style, severity, seed))
+        for condition, renderer in card_looks(height, width, severities, seed).items():
+            dataset = ECGDataset(path, "test", decimate=decimate, image_renderer=renderer)
             y = dataset.labels
             if dataset_name == "synthetic test" and len(dataset) > test_records:
                 dataset, y = Subset(dataset, range(test_records)), y[:test_records]
