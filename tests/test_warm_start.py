@@ -112,20 +112,20 @@ def test_the_release_continuation_reads_the_release_runs_pages_from_new_records(
 
 
 def test_the_release_stage_ships_the_last_continuation() -> None:
-    """The frozen ``release`` stage trains the four runs in the order they continue each other and writes the
+    """The frozen ``release`` stage trains the five runs in the order they continue each other and writes the
     last one's weights, so that retraining it reproduces what is shipped."""
     import yaml
 
     stage = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]["release"]
     commands = " ".join(" ".join(stage["cmd"]).split())
     runs = ("vizecgnet_release", "vizecgnet_release_continued", "vizecgnet_release_paper_share",
-            "vizecgnet_release_paper_share_cycle2")
+            "vizecgnet_release_paper_share_cycle2", "vizecgnet_release_short_exams")
     order = [commands.index(f"-p run {run} ") if f"-p run {run} " in commands else commands.index(f"-p run {run}")
              for run in runs]
     assert order == sorted(order)
-    assert "python -m vizecg.shipped_model data/models/vizecgnet_release_paper_share_cycle2/best.pt " \
+    assert "python -m vizecg.shipped_model data/models/vizecgnet_release_short_exams/best.pt " \
            "models/vizecgnet_image" in commands
-    assert "--probabilities data/models/vizecgnet_release_paper_share_cycle2/" in commands
+    assert "--probabilities data/models/vizecgnet_release_short_exams/" in commands
     assert {f"runs.{run}" for run in runs} <= set(stage["params"])
     # each run's checkpoints, report and curves are the stage's outputs, as a train@<run> stage's are
     outs = {next(iter(out)) if isinstance(out, dict) else out for out in stage["outs"]}
@@ -227,3 +227,22 @@ def test_the_second_paper_share_cycle_repeats_the_first_on_new_records() -> None
     assert cycle2["train"]["stream_seed"] not in seeds
     assert params_for_run(params, "vizecgnet_release_paper_share_cycle2")["input"] == \
         params_for_run(params, "vizecgnet_release_paper_share")["input"]
+
+
+def test_the_short_exam_cycle_changes_only_the_exam_length_and_the_records() -> None:
+    """``runs.vizecgnet_release_short_exams`` continues the second cycle with its network, loss and look, adding
+    only a share of 7 s exams, on records of a stream none of the runs before it drew."""
+    from vizecg.study.config import params_for_run, run_spec
+
+    params = load_params(profile="default")
+    chain = ("vizecgnet_release", "vizecgnet_release_continued", "vizecgnet_release_paper_share",
+             "vizecgnet_release_paper_share_cycle2")
+    cycle2, short = (run_spec(params, r) for r in ("vizecgnet_release_paper_share_cycle2", "vizecgnet_release_short_exams"))
+    assert short["model_options"] == cycle2["model_options"] and short["loss_options"] == cycle2["loss_options"]
+    assert short["train"]["warm_start"] == "vizecgnet_release_paper_share_cycle2"
+    seeds = {params["data"]["train_stream"]["seed"], params["data"]["source_options"]["seed"],
+             *(run_spec(params, r)["train"].get("stream_seed") for r in chain)}
+    assert short["train"]["stream_seed"] not in seeds
+    look = dict(params_for_run(params, "vizecgnet_release_short_exams")["input"])
+    assert 0.0 < look.pop("short_exam_share") < 1.0
+    assert look == params_for_run(params, "vizecgnet_release_paper_share_cycle2")["input"]
