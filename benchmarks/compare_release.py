@@ -16,8 +16,8 @@ reported beside, never used to decide.
 The decision rule is fixed here, before any candidate is scored: **replace** when the candidate's
 mean macro AUROC over the synthetic looks is higher and no look is worse beyond its paired 95 %
 interval. The 7 s look joined the rule before the first candidate trained on 7 s exams was scored
-(``runs.vizecgnet_release_short_exams``); earlier comparisons decided on the first six. AUROC only: F1 depends on thresholds, which are tuned after the decision
-(``vizecg.study.release_thresholds``).
+(``runs.vizecgnet_release_short_exams``); earlier comparisons decided on the first six. AUROC only:
+F1 depends on thresholds, which are tuned after the decision (``vizecg.study.release_thresholds``).
 """
 from __future__ import annotations
 

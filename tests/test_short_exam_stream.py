@@ -3,7 +3,6 @@ CODE-15% stores (centred, zeros around), to the signal and the page alike; a sha
 nothing."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

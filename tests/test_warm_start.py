@@ -237,7 +237,8 @@ def test_the_short_exam_cycle_changes_only_the_exam_length_and_the_records() -> 
     params = load_params(profile="default")
     chain = ("vizecgnet_release", "vizecgnet_release_continued", "vizecgnet_release_paper_share",
              "vizecgnet_release_paper_share_cycle2")
-    cycle2, short = (run_spec(params, r) for r in ("vizecgnet_release_paper_share_cycle2", "vizecgnet_release_short_exams"))
+    cycle2, short = (run_spec(params, r)
+                     for r in ("vizecgnet_release_paper_share_cycle2", "vizecgnet_release_short_exams"))
     assert short["model_options"] == cycle2["model_options"] and short["loss_options"] == cycle2["loss_options"]
     assert short["train"]["warm_start"] == "vizecgnet_release_paper_share_cycle2"
     seeds = {params["data"]["train_stream"]["seed"], params["data"]["source_options"]["seed"],
