@@ -247,3 +247,27 @@ def test_the_short_exam_cycle_changes_only_the_exam_length_and_the_records() -> 
     look = dict(params_for_run(params, "vizecgnet_release_short_exams")["input"])
     assert 0.0 < look.pop("short_exam_share") < 1.0
     assert look == params_for_run(params, "vizecgnet_release_paper_share_cycle2")["input"]
+
+
+def test_the_sheet_photo_cycle_changes_only_the_photo_share_the_ramp_and_the_records() -> None:
+    """``runs.vizecgnet_release_sheet_photos`` continues the 7 s cycle with its network, loss and looks, with more
+    photographed prints and a ramp that reaches severity 0.5 within its epochs, on records no run before it drew."""
+    from vizecg.study.config import params_for_run, run_spec
+
+    params = load_params(profile="default")
+    chain = ("vizecgnet_release", "vizecgnet_release_continued", "vizecgnet_release_paper_share",
+             "vizecgnet_release_paper_share_cycle2", "vizecgnet_release_short_exams")
+    short, photos = (run_spec(params, r) for r in ("vizecgnet_release_short_exams", "vizecgnet_release_sheet_photos"))
+    assert photos["model_options"] == short["model_options"] and photos["loss_options"] == short["loss_options"]
+    assert photos["train"]["warm_start"] == "vizecgnet_release_short_exams"
+    seeds = {params["data"]["train_stream"]["seed"], params["data"]["source_options"]["seed"],
+             *(run_spec(params, r)["train"].get("stream_seed") for r in chain)}
+    assert photos["train"]["stream_seed"] not in seeds
+    before = dict(params_for_run(params, "vizecgnet_release_short_exams")["input"])
+    look = dict(params_for_run(params, "vizecgnet_release_sheet_photos")["input"])
+    assert look.pop("sheet_photo_share") > before.pop("sheet_photo_share")
+    start, full = look.pop("curriculum")
+    before.pop("curriculum")
+    # the ramp reaches half of the broad look (severities up to 0.5, as validation is judged) by the last epoch
+    assert (photos["train"]["epochs"] - start) / (full - start + 1) >= 0.5
+    assert look == before
