@@ -112,20 +112,20 @@ def test_the_release_continuation_reads_the_release_runs_pages_from_new_records(
 
 
 def test_the_release_stage_ships_the_last_continuation() -> None:
-    """The frozen ``release`` stage trains the five runs in the order they continue each other and writes the
+    """The frozen ``release`` stage trains the six runs in the order they continue each other and writes the
     last one's weights, so that retraining it reproduces what is shipped."""
     import yaml
 
     stage = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]["release"]
     commands = " ".join(" ".join(stage["cmd"]).split())
     runs = ("vizecgnet_release", "vizecgnet_release_continued", "vizecgnet_release_paper_share",
-            "vizecgnet_release_paper_share_cycle2", "vizecgnet_release_short_exams")
+            "vizecgnet_release_paper_share_cycle2", "vizecgnet_release_short_exams", "vizecgnet_release_sheet_photos")
     order = [commands.index(f"-p run {run} ") if f"-p run {run} " in commands else commands.index(f"-p run {run}")
              for run in runs]
     assert order == sorted(order)
-    assert "python -m vizecg.shipped_model data/models/vizecgnet_release_short_exams/best.pt " \
+    assert "python -m vizecg.shipped_model data/models/vizecgnet_release_sheet_photos/best.pt " \
            "models/vizecgnet_image" in commands
-    assert "--probabilities data/models/vizecgnet_release_short_exams/" in commands
+    assert "--probabilities data/models/vizecgnet_release_sheet_photos/" in commands
     assert {f"runs.{run}" for run in runs} <= set(stage["params"])
     # each run's checkpoints, report and curves are the stage's outputs, as a train@<run> stage's are
     outs = {next(iter(out)) if isinstance(out, dict) else out for out in stage["outs"]}
