@@ -51,6 +51,8 @@ def main() -> None:
         sets["release run"] = tuning["release_run"]["thresholds"]
     frame = page_probabilities(classifier, work)
     command = f"python benchmarks/threshold_routes.py --records {args.records}"
+    if args.work is not None:
+        command += f" --work {args.work}"
     if args.model is not None:
         command += f" --model {args.model}"
     out = {"command": command,
