@@ -212,62 +212,52 @@ def test_the_paper_share_run_continues_the_shipped_run_on_its_pages() -> None:
     assert look["validation_look"] == "routes"
 
 
+def _continues(params: dict, run: str, source: str) -> tuple[dict, dict]:
+    """Assert that release ``run`` continues ``source`` with its network and loss, on records of a stream none of
+    the runs up its warm-start chain drew; return (source's input, run's input) for the look to be compared."""
+    from vizecg.study.config import params_for_run, run_spec
+
+    before, after = run_spec(params, source), run_spec(params, run)
+    assert after["model_options"] == before["model_options"] and after["loss_options"] == before["loss_options"]
+    assert after["train"]["warm_start"] == source
+    seeds = {params["data"]["train_stream"]["seed"], params["data"]["source_options"]["seed"]}
+    link = source
+    while link:
+        spec = run_spec(params, link)
+        seeds.add(spec["train"].get("stream_seed"))
+        link = spec["train"].get("warm_start")
+    assert after["train"]["stream_seed"] not in seeds
+    return dict(params_for_run(params, source)["input"]), dict(params_for_run(params, run)["input"])
+
+
 def test_the_second_paper_share_cycle_repeats_the_first_on_new_records() -> None:
     """``runs.vizecgnet_release_paper_share_cycle2`` continues the first cycle with its network, loss and look
     unchanged, on records of a stream none of the runs before it drew."""
-    from vizecg.study.config import params_for_run, run_spec
-
-    params = load_params(profile="default")
-    chain = ("vizecgnet_release", "vizecgnet_release_continued", "vizecgnet_release_paper_share")
-    first, cycle2 = (run_spec(params, r) for r in ("vizecgnet_release_paper_share", "vizecgnet_release_paper_share_cycle2"))
-    assert cycle2["model_options"] == first["model_options"] and cycle2["loss_options"] == first["loss_options"]
-    assert cycle2["train"]["warm_start"] == "vizecgnet_release_paper_share"
-    seeds = {params["data"]["train_stream"]["seed"], params["data"]["source_options"]["seed"],
-             *(run_spec(params, r)["train"].get("stream_seed") for r in chain)}
-    assert cycle2["train"]["stream_seed"] not in seeds
-    assert params_for_run(params, "vizecgnet_release_paper_share_cycle2")["input"] == \
-        params_for_run(params, "vizecgnet_release_paper_share")["input"]
+    first, cycle2 = _continues(load_params(profile="default"), "vizecgnet_release_paper_share_cycle2",
+                               "vizecgnet_release_paper_share")
+    assert cycle2 == first
 
 
 def test_the_short_exam_cycle_changes_only_the_exam_length_and_the_records() -> None:
     """``runs.vizecgnet_release_short_exams`` continues the second cycle with its network, loss and look, adding
     only a share of 7 s exams, on records of a stream none of the runs before it drew."""
-    from vizecg.study.config import params_for_run, run_spec
-
-    params = load_params(profile="default")
-    chain = ("vizecgnet_release", "vizecgnet_release_continued", "vizecgnet_release_paper_share",
-             "vizecgnet_release_paper_share_cycle2")
-    cycle2, short = (run_spec(params, r)
-                     for r in ("vizecgnet_release_paper_share_cycle2", "vizecgnet_release_short_exams"))
-    assert short["model_options"] == cycle2["model_options"] and short["loss_options"] == cycle2["loss_options"]
-    assert short["train"]["warm_start"] == "vizecgnet_release_paper_share_cycle2"
-    seeds = {params["data"]["train_stream"]["seed"], params["data"]["source_options"]["seed"],
-             *(run_spec(params, r)["train"].get("stream_seed") for r in chain)}
-    assert short["train"]["stream_seed"] not in seeds
-    look = dict(params_for_run(params, "vizecgnet_release_short_exams")["input"])
+    cycle2, look = _continues(load_params(profile="default"), "vizecgnet_release_short_exams",
+                              "vizecgnet_release_paper_share_cycle2")
     assert 0.0 < look.pop("short_exam_share") < 1.0
-    assert look == params_for_run(params, "vizecgnet_release_paper_share_cycle2")["input"]
+    assert look == cycle2
 
 
 def test_the_sheet_photo_cycle_changes_only_the_photo_share_the_ramp_and_the_records() -> None:
     """``runs.vizecgnet_release_sheet_photos`` continues the 7 s cycle with its network, loss and looks, with more
     photographed prints and a ramp that reaches severity 0.5 within its epochs, on records no run before it drew."""
-    from vizecg.study.config import params_for_run, run_spec
+    from vizecg.study.config import run_spec
 
     params = load_params(profile="default")
-    chain = ("vizecgnet_release", "vizecgnet_release_continued", "vizecgnet_release_paper_share",
-             "vizecgnet_release_paper_share_cycle2", "vizecgnet_release_short_exams")
-    short, photos = (run_spec(params, r) for r in ("vizecgnet_release_short_exams", "vizecgnet_release_sheet_photos"))
-    assert photos["model_options"] == short["model_options"] and photos["loss_options"] == short["loss_options"]
-    assert photos["train"]["warm_start"] == "vizecgnet_release_short_exams"
-    seeds = {params["data"]["train_stream"]["seed"], params["data"]["source_options"]["seed"],
-             *(run_spec(params, r)["train"].get("stream_seed") for r in chain)}
-    assert photos["train"]["stream_seed"] not in seeds
-    before = dict(params_for_run(params, "vizecgnet_release_short_exams")["input"])
-    look = dict(params_for_run(params, "vizecgnet_release_sheet_photos")["input"])
+    before, look = _continues(params, "vizecgnet_release_sheet_photos", "vizecgnet_release_short_exams")
     assert look.pop("sheet_photo_share") > before.pop("sheet_photo_share")
     start, full = look.pop("curriculum")
     before.pop("curriculum")
     # the ramp reaches half of the broad look (severities up to 0.5, as validation is judged) by the last epoch
-    assert (photos["train"]["epochs"] - start) / (full - start + 1) >= 0.5
+    epochs = run_spec(params, "vizecgnet_release_sheet_photos")["train"]["epochs"]
+    assert (epochs - start) / (full - start + 1) >= 0.5
     assert look == before
