@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
-from sklearn.metrics import f1_score, precision_recall_curve
+from sklearn.metrics import f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vizecg.contract import LABELS  # noqa: E402
-from vizecg.evaluation.metrics import tune_thresholds  # noqa: E402
+from vizecg.evaluation.metrics import f1_by_threshold, tune_thresholds  # noqa: E402
 
 POOLED = "pooled"
 
@@ -42,10 +42,7 @@ def plateau_centre(y: np.ndarray, p: np.ndarray, tolerance: float) -> np.ndarray
     """Per class, the logit-midpoint of the cuts whose F1 is within ``tolerance`` of the best."""
     cuts = []
     for c in range(y.shape[1]):
-        precision, recall, candidates = precision_recall_curve(y[:, c], p[:, c])
-        precision, recall = precision[:-1], recall[:-1]
-        total = precision + recall
-        f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+        candidates, f1 = f1_by_threshold(y[:, c], p[:, c])
         near = candidates[f1 >= f1.max() - tolerance]
         cuts.append(float(expit(0.5 * (_logit(near.min()) + _logit(near.max())))))
     return np.asarray(cuts)

@@ -154,6 +154,15 @@ def reading_agreement(truth: np.ndarray, reading: np.ndarray) -> tuple[int, floa
     return n, r, error
 
 
+def f1_by_threshold(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(candidates, f1)`` of one class: each distinct score as the cut ``p >= candidate`` (ascending,
+    ``sklearn.metrics.precision_recall_curve``) and the F1 it gives (0 where precision and recall are 0)."""
+    precision, recall, candidates = precision_recall_curve(y, p)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    denom = precision + recall
+    return candidates, np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+
+
 def tune_thresholds(y_val: np.ndarray, p_val: np.ndarray, *, default: float = 0.5) -> np.ndarray:
     """Per-class thresholds that maximise F1 on a validation set.
 
@@ -173,10 +182,7 @@ def tune_thresholds(y_val: np.ndarray, p_val: np.ndarray, *, default: float = 0.
     for c in range(y.shape[1]):
         if y[:, c].sum() == 0:
             continue
-        precision, recall, candidates = precision_recall_curve(y[:, c], p[:, c])
-        precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
-        denom = precision + recall
-        f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+        candidates, f1 = f1_by_threshold(y[:, c], p[:, c])
         best = np.flatnonzero(f1 == f1.max())[-1]  # candidates ascend: last = highest score
         chosen = candidates[best]
         lower = np.unique(p[:, c])

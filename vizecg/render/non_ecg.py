@@ -1,8 +1,9 @@
 """Images that are not ECG pages, for holding the ECG-page check (:func:`vizecg.page_reader.looks_like_ecg`)
 against what it must refuse: natural photographs and documents from scikit-image's sample data, and
 drawn pages that share one feature with an ECG each (graph paper without traces, ruled tables, text
-lines, a line chart, a handwritten page, blank or tinted paper, noise). The tests and ``benchmarks/ecg_check_acceptance.py`` draw from
-the same set, so the figures the benchmark reports are of the images the tests hold the check to.
+lines, a line chart, a handwritten page, blank or tinted paper, noise). The tests and
+``benchmarks/ecg_check_acceptance.py`` draw from the same set, so the figures the benchmark reports are of
+the images the tests hold the check to.
 """
 from __future__ import annotations
 
