@@ -453,11 +453,22 @@ class EcgEvidence:
     skew_deg: float
     sheet_found: bool = False  # measured on the sheet cut out of a photo (find_paper_quad)
     qrs_spikes: int = 0
+    grid_evenness: float = 0.0  # the grid score against neighbouring frequencies too (GRID_MIN_EVENNESS)
 
 
 GRID_MIN_SCORE: float = 4.8
 """Least grid score (log prominence of a square lattice peak, see :func:`grid_score`).
 Measured: real prints and renders 5.0-11, natural photos 1.4-3.5, text pages 3.4-4.0."""
+GRID_MIN_EVENNESS: float = 3.0
+"""Least grid score when each axis peak must also stand out from the neighbouring frequencies along
+its own axis (:func:`tile_lattice_scores` with ``evenly_spaced=True``), which a grid passes and a few
+straight lines do not. A single line has the same power at every frequency along its axis, so the
+lines of a chart, a spreadsheet or a form on blank paper outscore the rest of the ring at *every*
+radius and pass :data:`GRID_MIN_SCORE` (a printed line chart 10.0, a ruled table 5.3), while the
+evenly spaced lines of a grid concentrate it at one radius and its harmonics. Measured on the 52
+real prints: 3.5-8.4 (grid score 6.0-11.0); on the non-ECG set of ``benchmarks/ecg_check_acceptance.py``,
+as they are and photographed: at most 2.8, except lattices that other tests refuse (a checkerboard
+3.4, graph paper without traces 5.7-8.0)."""
 INK_FRACTION_RANGE: tuple[float, float] = (0.003, 0.75)
 """Share of pixels clearly darker than the paper (see :data:`FAINT_INK_FLOOR`): traces plus grid lines."""
 BLOB_MAX_FRACTION: float = 0.35
@@ -521,6 +532,7 @@ BLURRED_GRID_MIN_TRACE_COLUMNS: float = 0.1
 :data:`TRACE_MIN_COLUMNS`: the grid is weaker evidence, so the traces must be plainer)."""
 DETECT_LONG_SIDE: int = 1024
 GRID_TILE: int = 192
+UNEVEN_LINES = "straight lines but no evenly spaced ECG grid (a chart, a table or a form?)"
 
 
 def looks_like_ecg(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | None] | None = None
@@ -535,7 +547,9 @@ def looks_like_ecg(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | N
     * **grid**: ECG paper is a square lattice of thin lines. :func:`grid_score` finds, tile by
       tile, a spectral peak that stands out from everything else at the same spatial
       frequency *along both image axes at the same period*; text (rows only), photographs
-      (no lattice) and noise (no peak) fail it. Needs :data:`GRID_MIN_SCORE` over three quarters
+      (no lattice) and noise (no peak) fail it, and so do a chart's or a table's few straight lines
+      once each peak must also stand out from its neighbouring frequencies along its axis
+      (:data:`GRID_MIN_EVENNESS`). Needs :data:`GRID_MIN_SCORE` over three quarters
       of the frame, or over :data:`GRID_AGREEING_TILES` tiles of the same period
       (:func:`agreeing_grid_score`: a sheet that fills only part of a photo); a grid that a camera
       blurred below that (down to :data:`BLURRED_GRID_MIN_SCORE`) counts on a page with little ink and
@@ -612,6 +626,8 @@ def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | Non
     lattice = max(page_lattice, agreeing_lattice)
     if agreeing_lattice > page_lattice:
         period = agreeing_period
+    even_scores, even_periods = tile_lattice_scores(ink, evenly_spaced=True)
+    evenness = max(page_grid_score(even_scores, even_periods)[0], agreeing_grid_score(even_scores, even_periods)[0])
     dark = (ink > 0.25).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (BLOB_KERNEL, BLOB_KERNEL))
     blobs = cv2.morphologyEx(dark, cv2.MORPH_OPEN, kernel)
@@ -633,9 +649,9 @@ def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | Non
     ink_fraction = float((ink > ink_level).mean())
     trace_columns, spikes = trace_evidence(ink, threshold=float(np.clip(0.9 * darkest_ink, FAINT_TRACE_FLOOR, 0.4)))
     evidence = EcgEvidence(lattice, period, ink_fraction, blob_fraction, trace_columns, skew, corners is not None,
-                           spikes)
+                           spikes, evenness)
     score = lattice / GRID_MIN_SCORE
-    summary = (f"grid {lattice:.1f} (period {period:.1f} px), ink {ink_fraction:.1%}, "
+    summary = (f"grid {lattice:.1f} (period {period:.1f} px, evenly spaced {evenness:.1f}), ink {ink_fraction:.1%}, "
                f"blobs {blob_fraction:.1%}, trace columns {trace_columns:.0%}, QRS spikes {spikes}"
                + (", on the sheet found in the photo" if corners is not None else ""))
     if ink_fraction < INK_FRACTION_RANGE[0]:
@@ -652,6 +668,8 @@ def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | Non
                         and ink_fraction <= BLURRED_GRID_MAX_INK)
         if not blurred_grid:
             return False, f"no square ECG grid found: {summary}", score, evidence
+        if evenness < GRID_MIN_EVENNESS:
+            return False, f"{UNEVEN_LINES}: {summary}", score, evidence
         if trace_columns >= BLURRED_GRID_MIN_TRACE_COLUMNS:
             return True, f"blurred ECG grid and plain traces: {summary}", score, evidence
         # As on a sharp grid below: the page's darkest line ink (a shadowed edge, a strip of desk)
@@ -661,6 +679,8 @@ def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | Non
             return False, f"no square ECG grid found: {summary}", score, evidence
         return True, (f"blurred ECG grid and plain traces (across {fixed_columns:.0%} of the columns at ink level "
                       f"{TRACE_FIXED_LEVEL:g}, fainter than the page's darkest lines): {summary}"), score, evidence
+    if evenness < GRID_MIN_EVENNESS:
+        return False, f"{UNEVEN_LINES}: {summary}", score, evidence
     if trace_columns < TRACE_MIN_COLUMNS and spikes < TRACE_MIN_SPIKES:
         # The trace level follows the page's darkest line ink, which on a photo can be the grid's
         # major lines or a shadowed edge rather than the traces: judged again at a fixed level.
@@ -695,8 +715,12 @@ def grid_score(ink: np.ndarray, tile: int = GRID_TILE) -> tuple[float, float]:
     return page_grid_score(*tile_lattice_scores(ink, tile))
 
 
-def tile_lattice_scores(ink: np.ndarray, tile: int = GRID_TILE) -> tuple[np.ndarray, np.ndarray]:
-    """Lattice score and period (px) of each tile of ``ink`` (see :func:`grid_score`)."""
+def tile_lattice_scores(ink: np.ndarray, tile: int = GRID_TILE, *, evenly_spaced: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Lattice score and period (px) of each tile of ``ink`` (see :func:`grid_score`).
+
+    With ``evenly_spaced`` each axis peak is measured against the larger of its ring's median and
+    the frequencies near it along the same axis (see :data:`GRID_MIN_EVENNESS`)."""
     height, width = ink.shape
     short_side = min(height, width)
     if short_side < 1.5 * tile:  # small images: smaller tiles, still several per page
@@ -706,7 +730,7 @@ def tile_lattice_scores(ink: np.ndarray, tile: int = GRID_TILE) -> tuple[np.ndar
     scores, periods = [], []
     for top in rows:
         for left in columns:
-            score, period = _tile_lattice_score(ink[top:top + tile, left:left + tile])
+            score, period = _tile_lattice_score(ink[top:top + tile, left:left + tile], evenly_spaced=evenly_spaced)
             scores.append(score)
             periods.append(period)
     return np.asarray(scores), np.asarray(periods)
@@ -757,7 +781,15 @@ def _lattice_geometry(size: int, wedge_deg: float = 6.0):
     return _LATTICE_GEOMETRY[size]
 
 
-def _tile_lattice_score(tile: np.ndarray, min_period: float = 2.5, max_period: float = 80.0) -> tuple[float, float]:
+#: radii either side of a peak, along its axis, that :func:`_tile_lattice_score` compares it with when
+#: ``evenly_spaced``: beyond a peak that perspective and blur spread over +-2 radii, and a quantile low
+#: enough that the 5 mm lines' harmonics (every fifth of the 1 mm lines' radius) falling among them do not count
+EVENNESS_NEIGHBOURS: tuple[int, int] = (3, 7)
+EVENNESS_QUANTILE: float = 25.0
+
+
+def _tile_lattice_score(tile: np.ndarray, min_period: float = 2.5, max_period: float = 80.0, *,
+                        evenly_spaced: bool = False) -> tuple[float, float]:
     size = tile.shape[0]
     order, bounds, along_x, along_y, window = _lattice_geometry(size)
     centred = tile.astype(np.float32) - float(tile.mean())
@@ -766,10 +798,11 @@ def _tile_lattice_score(tile: np.ndarray, min_period: float = 2.5, max_period: f
     high = int(size / min_period)
     if high < low:  # a tile too small to hold a single grid period (a very thin image): no lattice
         return float(np.log(1e-12)), 0.0
-    median = np.zeros(high + 2)
-    peak_x = np.zeros(high + 2)
-    peak_y = np.zeros(high + 2)
-    for radius in range(low - 1, high + 2):
+    last = min(high + 1 + (EVENNESS_NEIGHBOURS[1] if evenly_spaced else 0), len(bounds) - 2)
+    median = np.zeros(last + 1)
+    peak_x = np.zeros(last + 1)
+    peak_y = np.zeros(last + 1)
+    for radius in range(1 if evenly_spaced else low - 1, last + 1):
         start, stop = bounds[radius], bounds[radius + 1]
         ring = power[start:stop]
         median[radius] = np.median(ring)
@@ -779,7 +812,13 @@ def _tile_lattice_score(tile: np.ndarray, min_period: float = 2.5, max_period: f
     radii = np.arange(low, high + 1)
     best_x = np.maximum.reduce([peak_x[radii - 1], peak_x[radii], peak_x[radii + 1]])
     best_y = np.maximum.reduce([peak_y[radii - 1], peak_y[radii], peak_y[radii + 1]])
-    prominence = np.minimum(best_x, best_y) / np.maximum(median[radii], 1e-12)
+    floor_x = floor_y = np.maximum(median[radii], 1e-12)
+    if evenly_spaced:
+        near = np.array([d for k in range(EVENNESS_NEIGHBOURS[0], EVENNESS_NEIGHBOURS[1] + 1) for d in (-k, k)])
+        neighbours = np.clip(radii[None, :] + near[:, None], 1, last)
+        floor_x = np.maximum(floor_x, np.percentile(peak_x[neighbours], EVENNESS_QUANTILE, axis=0))
+        floor_y = np.maximum(floor_y, np.percentile(peak_y[neighbours], EVENNESS_QUANTILE, axis=0))
+    prominence = np.minimum(best_x / floor_x, best_y / floor_y)
     best = int(np.argmax(prominence))
     return float(np.log(max(prominence[best], 1e-12))), float(size / radii[best])
 
