@@ -636,13 +636,12 @@ def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | Non
     skew = estimate_skew_from_ink(ink)
     if abs(skew) > 0.3:  # rotate the page, not the ink map: one interpolation keeps lines sharp
         ink = ink_map(rotate_page(work, skew))
-    tile_scores, tile_periods = tile_lattice_scores(ink)
+    (tile_scores, tile_periods), (even_scores, even_periods) = tile_lattice_score_sets(ink)
     page_lattice, period = page_grid_score(tile_scores, tile_periods)
     agreeing_lattice, agreeing_period = agreeing_grid_score(tile_scores, tile_periods)
     lattice = max(page_lattice, agreeing_lattice)
     if agreeing_lattice > page_lattice:
         period = agreeing_period
-    even_scores, even_periods = tile_lattice_scores(ink, evenly_spaced=True)
     evenness = max(page_grid_score(even_scores, even_periods)[0], agreeing_grid_score(even_scores, even_periods)[0])
     dark = (ink > 0.25).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (BLOB_KERNEL, BLOB_KERNEL))
@@ -686,8 +685,8 @@ def ecg_evidence(image: np.ndarray, *, sheet: tuple[np.ndarray, np.ndarray | Non
     grid_evenness_needed = SPARSE_TRACES_MIN_EVENNESS if sparse_traces else GRID_MIN_EVENNESS
     if lattice < GRID_MIN_SCORE:
         least_lattice, least_evenness, most_ink = (PLOT_BLURRED_GRID if plotted_area else
-                                                   (BLURRED_GRID_MIN_SCORE, GRID_MIN_EVENNESS, BLURRED_GRID_MAX_INK))
-        least_evenness = min(least_evenness, grid_evenness_needed)
+                                                   (BLURRED_GRID_MIN_SCORE, grid_evenness_needed, BLURRED_GRID_MAX_INK))
+        least_evenness = min(least_evenness, grid_evenness_needed)  # the plotted area's band, or less
         blurred_grid = (lattice >= least_lattice and blob_fraction <= BLOB_MAX_FRACTION
                         and ink_fraction <= most_ink)
         if not blurred_grid:
@@ -745,19 +744,22 @@ def tile_lattice_scores(ink: np.ndarray, tile: int = GRID_TILE, *, evenly_spaced
 
     With ``evenly_spaced`` each axis peak is measured against the larger of its ring's median and
     the frequencies near it along the same axis (see :data:`GRID_MIN_EVENNESS`)."""
+    return tile_lattice_score_sets(ink, tile, (evenly_spaced,))[0]
+
+
+def tile_lattice_score_sets(ink: np.ndarray, tile: int = GRID_TILE, evenly_spaced: tuple[bool, ...] = (False, True)
+                            ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`tile_lattice_scores` for each entry of ``evenly_spaced``, from one spectrum per tile."""
     height, width = ink.shape
     short_side = min(height, width)
     if short_side < 1.5 * tile:  # small images: smaller tiles, still several per page
         tile = min(short_side, max(32, tile // 2))
     rows = np.linspace(0, height - tile, max(1, height // tile)).astype(int)
     columns = np.linspace(0, width - tile, max(1, width // tile)).astype(int)
-    scores, periods = [], []
-    for top in rows:
-        for left in columns:
-            score, period = _tile_lattice_score(ink[top:top + tile, left:left + tile], evenly_spaced=evenly_spaced)
-            scores.append(score)
-            periods.append(period)
-    return np.asarray(scores), np.asarray(periods)
+    per_tile = [_tile_lattice_score_set(ink[top:top + tile, left:left + tile], evenly_spaced=evenly_spaced)
+                for top in rows for left in columns]
+    return [(np.asarray([scores[k][0] for scores in per_tile]), np.asarray([scores[k][1] for scores in per_tile]))
+            for k in range(len(evenly_spaced))]
 
 
 def page_grid_score(scores: np.ndarray, periods: np.ndarray) -> tuple[float, float]:
@@ -814,6 +816,13 @@ EVENNESS_QUANTILE: float = 25.0
 
 def _tile_lattice_score(tile: np.ndarray, min_period: float = 2.5, max_period: float = 80.0, *,
                         evenly_spaced: bool = False) -> tuple[float, float]:
+    return _tile_lattice_score_set(tile, min_period, max_period, evenly_spaced=(evenly_spaced,))[0]
+
+
+def _tile_lattice_score_set(tile: np.ndarray, min_period: float = 2.5, max_period: float = 80.0, *,
+                            evenly_spaced: tuple[bool, ...]) -> list[tuple[float, float]]:
+    """``(score, period)`` of :func:`_tile_lattice_score` for each entry of ``evenly_spaced``: the
+    spectrum and its rings are computed once."""
     size = tile.shape[0]
     order, bounds, along_x, along_y, window = _lattice_geometry(size)
     centred = tile.astype(np.float32) - float(tile.mean())
@@ -821,12 +830,13 @@ def _tile_lattice_score(tile: np.ndarray, min_period: float = 2.5, max_period: f
     low = max(2, int(np.ceil(size / max_period)))
     high = int(size / min_period)
     if high < low:  # a tile too small to hold a single grid period (a very thin image): no lattice
-        return float(np.log(1e-12)), 0.0
-    last = min(high + 1 + (EVENNESS_NEIGHBOURS[1] if evenly_spaced else 0), len(bounds) - 2)
+        return [(float(np.log(1e-12)), 0.0)] * len(evenly_spaced)
+    any_even = any(evenly_spaced)
+    last = min(high + 1 + (EVENNESS_NEIGHBOURS[1] if any_even else 0), len(bounds) - 2)
     median = np.zeros(last + 1)
     peak_x = np.zeros(last + 1)
     peak_y = np.zeros(last + 1)
-    for radius in range(1 if evenly_spaced else low - 1, last + 1):
+    for radius in range(1 if any_even else low - 1, last + 1):
         start, stop = bounds[radius], bounds[radius + 1]
         ring = power[start:stop]
         median[radius] = np.median(ring)
@@ -836,15 +846,19 @@ def _tile_lattice_score(tile: np.ndarray, min_period: float = 2.5, max_period: f
     radii = np.arange(low, high + 1)
     best_x = np.maximum.reduce([peak_x[radii - 1], peak_x[radii], peak_x[radii + 1]])
     best_y = np.maximum.reduce([peak_y[radii - 1], peak_y[radii], peak_y[radii + 1]])
-    floor_x = floor_y = np.maximum(median[radii], 1e-12)
-    if evenly_spaced:
-        near = np.array([d for k in range(EVENNESS_NEIGHBOURS[0], EVENNESS_NEIGHBOURS[1] + 1) for d in (-k, k)])
-        neighbours = np.clip(radii[None, :] + near[:, None], 1, last)
-        floor_x = np.maximum(floor_x, np.percentile(peak_x[neighbours], EVENNESS_QUANTILE, axis=0))
-        floor_y = np.maximum(floor_y, np.percentile(peak_y[neighbours], EVENNESS_QUANTILE, axis=0))
-    prominence = np.minimum(best_x / floor_x, best_y / floor_y)
-    best = int(np.argmax(prominence))
-    return float(np.log(max(prominence[best], 1e-12))), float(size / radii[best])
+    ring_floor = np.maximum(median[radii], 1e-12)
+    results = []
+    for even in evenly_spaced:
+        floor_x = floor_y = ring_floor
+        if even:
+            near = np.array([d for k in range(EVENNESS_NEIGHBOURS[0], EVENNESS_NEIGHBOURS[1] + 1) for d in (-k, k)])
+            neighbours = np.clip(radii[None, :] + near[:, None], 1, last)
+            floor_x = np.maximum(floor_x, np.percentile(peak_x[neighbours], EVENNESS_QUANTILE, axis=0))
+            floor_y = np.maximum(floor_y, np.percentile(peak_y[neighbours], EVENNESS_QUANTILE, axis=0))
+        prominence = np.minimum(best_x / floor_x, best_y / floor_y)
+        best = int(np.argmax(prominence))
+        results.append((float(np.log(max(prominence[best], 1e-12))), float(size / radii[best])))
+    return results
 
 
 def trace_evidence(ink: np.ndarray, threshold: float = 0.4) -> tuple[float, int]:
