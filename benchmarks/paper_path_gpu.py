@@ -46,7 +46,7 @@ from vizecg.data.fake_code15 import write_fake_code15  # noqa: E402
 from vizecg.evaluation import describe_device, macro_auroc  # noqa: E402
 from vizecg.study import data_prep  # noqa: E402
 from vizecg.study.config import load_params  # noqa: E402
-from vizecg.study.runs import load_predictions, run_dir, score_run, train_run  # noqa: E402
+from vizecg.study.runs import load_predictions, page_encoder_runs, run_dir, score_run, train_run  # noqa: E402
 
 RUN = "vizecgnet"
 
@@ -67,6 +67,9 @@ def paper_params(code15_root: Path, epochs: int, num_workers: int | None) -> dic
     params = load_params(profile="paper")
     params["data"]["source_options"] = {**params["data"]["source_options"], "root": str(code15_root)}
     params["train"]["epochs"] = epochs
+    for source in page_encoder_runs(params):  # the page encoder VizECGNet's starts from: as short a run
+        params["runs"][source] = {**params["runs"][source], "train": {**params["runs"][source].get("train", {}),
+                                                                       "epochs": epochs}}
     if num_workers is not None:
         params["train"]["num_workers"] = num_workers
     return params
@@ -76,6 +79,8 @@ def train_and_score(params: dict, work: Path) -> dict:
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
+    for source in page_encoder_runs(params):
+        train_run(params, source, work, progress=False)
     train_run(params, RUN, work, progress=False)
     train_s = time.perf_counter() - start
     start = time.perf_counter()
@@ -113,7 +118,8 @@ def train_twice(params: dict, work: Path) -> dict:
     link = again / "prepared" / "dataset.h5"
     if not link.exists():
         link.symlink_to((work / "prepared" / "dataset.h5").resolve())
-    train_run(params, RUN, again, progress=False)
+    for run in [*page_encoder_runs(params), RUN]:  # the whole chain again, its page encoder included
+        train_run(params, run, again, progress=False)
     import pandas as pd
 
     first = pd.read_csv(run_dir(work, RUN) / "history.csv")["val_auroc"].tolist()

@@ -47,11 +47,12 @@ def train_smoke_vizecgnet(work_dir: Path) -> None:
     """The checkpoint notebook 7 loads: a smoke-profile VizECGNet, trained in seconds."""
     from vizecg.study.config import load_params
     from vizecg.study.data_prep import prepare_dataset
-    from vizecg.study.runs import train_run
+    from vizecg.study.runs import page_encoder_runs, train_run
 
     params = load_params(profile="smoke")
     prepare_dataset(params, work_dir, progress=False)
-    train_run(params, "vizecgnet", work_dir, progress=False)
+    for run in [*page_encoder_runs(params), "vizecgnet"]:  # the page encoder VizECGNet's starts from, first
+        train_run(params, run, work_dir, progress=False)
 
 
 def interactive_copy(work_dir: Path, folder: Path) -> Path:

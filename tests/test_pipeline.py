@@ -222,3 +222,26 @@ def test_run_fingerprint_holds_only_what_changes_the_weights() -> None:
     taller["input"]["image_height"] += 8
     assert _run_fingerprint(params, longer) != base
     assert _run_fingerprint(taller, spec) != base
+
+
+@pytest.mark.parametrize("profile", sorted(PARAMS["profiles"]))
+def test_page_encoders_are_trained_before_the_runs_that_start_from_them(profile: str) -> None:
+    """Each run a train@<run> starts its page encoder from (``train.image_encoder_from``) is trained by a stage
+    of its own whose output every train@<run> depends on, and notebook 3's ``run = "all"`` trains it first."""
+    from vizecg.study.config import load_params, run_spec
+    from vizecg.study.runs import page_encoder_runs, training_order
+
+    params = load_params(profile=profile)
+    sources = page_encoder_runs(params)
+    assert sources == ["page_encoder"]
+    assert training_order(params) == [*sources, *params["train_runs"]]
+    readers = [r for r in params["train_runs"] if run_spec(params, r)["train"].get("image_encoder_from")]
+    assert {"resnet18", "mhm", "vizecgnet"} <= set(readers) and "mobilenetv3" not in readers
+    for source in sources:
+        stage = STAGES[source]
+        assert f"-p run {source}" in " ".join(stage["cmd"].split())
+        outs = {next(iter(out)) if isinstance(out, dict) else out for out in stage["outs"]}
+        assert f"data/models/{source}" in outs
+        assert f"runs.{source}" in stage["params"]
+        assert f"data/models/{source}" in deps_of(STAGES["train"])
+        assert run_spec(params, source)["table"] not in ("table1", "table2")

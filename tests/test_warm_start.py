@@ -71,14 +71,20 @@ def test_stream_seed_draws_other_records(trained) -> None:
 
 
 def test_a_missing_or_unfitting_source_is_a_clear_error(trained) -> None:
+    """Both ways of starting from another run (all its weights, or only its page encoder) name the missing
+    source and say what to do, and refuse weights that do not fit."""
+    from vizecg.study.runs import image_encoder_weights
+
     params, work = trained
     model, _, _ = build_run_model(params, "source")
-    with pytest.raises(FileNotFoundError, match="'nowhere'.*best.pt"):
-        warm_start_weights(work, "continued", "nowhere", model)
     params["runs"]["wider"] = {"model": "resnet18", "options": {"base_width": 8}, "inference": ["image"]}
     wider, _, _ = build_run_model(params, "wider")
-    with pytest.raises(CheckpointError, match="'source'.*do not fit"):
-        warm_start_weights(work, "wider", "source", wider)
+    for load, option, unfit in ((warm_start_weights, "warm_start", "'source'.*do not fit"),
+                                (image_encoder_weights, "image_encoder_from", "page encoder of 'source'.*does not fit")):
+        with pytest.raises(FileNotFoundError, match=f"train.{option} names run 'nowhere'.*train 'nowhere' first"):
+            load(work, "continued", "nowhere", model)
+        with pytest.raises(CheckpointError, match=unfit):
+            load(work, "wider", "source", wider)
     # where the weights come from: a known place, and only for a run that has a warm start
     params["runs"]["misnamed"] = {"model": "resnet18", "inference": ["image"],
                                   "train": {"epochs": 1, "warm_start": "source", "warm_start_weights": "elsewhere"}}
@@ -261,3 +267,51 @@ def test_the_sheet_photo_cycle_changes_only_the_photo_share_the_ramp_and_the_rec
     epochs = run_spec(params, "vizecgnet_release_sheet_photos")["train"]["epochs"]
     assert (epochs - start) / (full - start + 1) >= 0.5
     assert look == before
+
+
+def test_a_page_encoder_starts_another_kind_of_model(trained) -> None:
+    """``train.image_encoder_from`` hands a run's page encoder to a model of another kind (the image
+    ResNet18's to VizECGNet): the encoder's weights are the source's, everything else keeps its fresh
+    initialisation, the checkpoint records the source, and the source's parameters are part of the run's
+    identity."""
+    import copy
+
+    from vizecg.study.runs import image_encoder_weights, run_fingerprint
+
+    params, work = trained
+    params = copy.deepcopy(params)
+    params["model_options"]["vizecgnet"]["image_width"] = params["model_options"]["resnet18"]["base_width"]
+    source = read_checkpoint(run_dir(work, "source") / "best.pt")["state_dict"]
+    encoder = {k[len("features."):]: v for k, v in source.items() if k.startswith("features.")}
+    assert encoder
+    params["runs"]["reader"] = {"model": "vizecgnet", "inference": ["image"],
+                                "train": {"epochs": 1, "image_encoder_from": "source"}}
+    torch.manual_seed(3)
+    model, _, _ = build_run_model(params, "reader")
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    info = image_encoder_weights(work, "reader", "source", model)
+    assert info["run"] == "source" and info["epoch"] == 1
+    loaded = model.state_dict()
+    assert all(torch.equal(loaded[f"image_encoder.{k}"], v) for k, v in encoder.items())
+    assert not all(torch.equal(fresh[f"image_encoder.{k}"], v) for k, v in encoder.items())
+    others = [k for k in loaded if not k.startswith("image_encoder.")]
+    assert others and all(torch.equal(loaded[k], fresh[k]) for k in others)
+
+    train_run(params, "reader", work, progress=False)
+    assert read_checkpoint(run_dir(work, "reader") / "best.pt")["image_encoder_from"]["run"] == "source"
+    before = run_fingerprint(params, "reader")
+    params["runs"]["source"]["train"]["lr"] = 5e-4
+    assert run_fingerprint(params, "reader") != before
+
+
+def test_a_page_encoder_needs_a_page_encoder_on_both_sides_and_no_warm_start(trained) -> None:
+    from vizecg.study.runs import image_encoder_weights
+
+    params, work = trained
+    params["runs"]["signal_only"] = {"model": "inception_time", "inference": ["signal"]}
+    with pytest.raises(ConfigError, match="needs a model with a 2D page encoder"):
+        image_encoder_weights(work, "signal_only", "source", build_run_model(params, "signal_only")[0])
+    params["runs"]["both"] = {"model": "resnet18", "inference": ["image"],
+                              "train": {"epochs": 1, "warm_start": "source", "image_encoder_from": "source"}}
+    with pytest.raises(ConfigError, match="give one of them"):
+        train_run(params, "both", work, progress=False)

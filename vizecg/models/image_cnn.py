@@ -55,6 +55,12 @@ class ImageResNet18(EcgClassifier):
             outputs["measurements"] = self.measurement_head(pooled)
         return outputs
 
+    @property
+    def image_encoder(self) -> ResNet2dFeatures:
+        """The page encoder under the name VizECGNet and MHM give theirs, so that one run's encoder
+        can start another's (``train.image_encoder_from``)."""
+        return self.features
+
 
 @register_model("mobilenetv3", tiny_options={"variant": "small", "width_mult": 0.25},
                 default_options={"variant": "small"}, paper_options={"variant": "large"},

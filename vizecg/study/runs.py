@@ -146,18 +146,25 @@ def _run_fingerprint(params: dict, spec: dict) -> str:
     return json.dumps({"spec": spec, **blocks}, sort_keys=True, default=str)
 
 
+#: train options that start a run from another run's weights: its whole model, or its page encoder
+SOURCE_RUN_OPTIONS = ("warm_start", "image_encoder_from")
+
+
 def run_fingerprint(params: dict, run: str, _chain: tuple[str, ...] = ()) -> str:
     """What identifies ``run``'s training: its spec and the profile's data and input blocks, and for a
-    run warm-started from another (``train.warm_start``), the source's fingerprint too, so that a
-    continuation of a source trained with other parameters is retrained, not skipped as finished.
-    A chain of warm starts that returns to a run it passed is a :class:`ConfigError`."""
+    run started from another's weights (``train.warm_start``, ``train.image_encoder_from``), the
+    source's fingerprint too, so that a run whose source was retrained with other parameters is
+    retrained, not skipped as finished. A chain of sources that returns to a run it passed is a
+    :class:`ConfigError`."""
     if run in _chain:
-        raise ConfigError(f"train.warm_start runs in a circle: {' -> '.join((*_chain, run))}")
+        raise ConfigError(f"train.warm_start / train.image_encoder_from run in a circle: "
+                          f"{' -> '.join((*_chain, run))}")
     spec = run_spec(params, run)
     fingerprint = _run_fingerprint(params_for_run(params, run), spec)
-    source = spec["train"].get("warm_start")
-    if source:
-        fingerprint += "\nwarm start: " + run_fingerprint(params, source, (*_chain, run))
+    for option in SOURCE_RUN_OPTIONS:
+        source = spec["train"].get(option)
+        if source:
+            fingerprint += f"\n{option.replace('_', ' ')}: " + run_fingerprint(params, source, (*_chain, run))
     return fingerprint
 
 
@@ -197,19 +204,80 @@ def warm_start_weights(work_dir: str | Path, run: str, source: str, model) -> di
     model."""
     from vizecg.training.checkpoint import CheckpointError, read_checkpoint
 
-    path = run_dir(work_dir, source) / "best.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"run '{run}': train.warm_start names run '{source}', but {path} does not exist; "
-                                f"train '{source}' first")
+    path = _source_checkpoint(work_dir, run, "warm_start", source)
     payload = read_checkpoint(path)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
         raise CheckpointError(f"run '{run}': the weights of '{source}' ({path}) do not fit its model: "
                               f"{str(exc).splitlines()[0]}") from exc
-    metrics = payload.get("metrics") or {}
-    return {"run": source, "epoch": int(payload.get("epoch", 0)),
+    return _source_record(source, payload)
+
+
+def _source_checkpoint(work_dir: str | Path, run: str, option: str, source: str) -> Path:
+    """The selected weights (``best.pt``) of the run that ``run``'s ``train.<option>`` names, which must exist."""
+    path = run_dir(work_dir, source) / "best.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"run '{run}': train.{option} names run '{source}', but {path} does not exist; "
+                                f"train '{source}' first")
+    return path
+
+
+def _source_record(source: str, checkpoint: dict) -> dict:
+    """What a run started from another records of it: the run, its selected epoch and validation AUROC."""
+    metrics = checkpoint.get("metrics") or {}
+    return {"run": source, "epoch": int(checkpoint.get("epoch", 0)),
             "val_auroc": None if metrics.get("val_auroc") is None else float(metrics["val_auroc"])}
+
+
+def page_encoder_runs(params: dict) -> list[str]:
+    """The runs that ``train_runs`` start their page encoders from (``train.image_encoder_from``), in the
+    order they are first named: not rows of a table themselves, they are trained before any run that
+    reads them (the ``page_encoder`` stage of ``dvc.yaml``; notebook 3 with ``run = "all"``)."""
+    sources: list[str] = []
+    for run in params["train_runs"]:
+        source = run_spec(params, run)["train"].get("image_encoder_from")
+        if source and source not in sources:
+            if source in params["train_runs"]:
+                raise ConfigError(f"run '{run}': train.image_encoder_from names '{source}', which is in train_runs; "
+                                  "a page encoder is trained before the runs that start from it, not among them")
+            sources.append(source)
+    return sources
+
+
+def training_order(params: dict) -> list[str]:
+    """Every run the study trains, each after the runs it starts from: the page encoders, then ``train_runs``."""
+    return [*page_encoder_runs(params), *params["train_runs"]]
+
+
+def image_encoder_weights(work_dir: str | Path, run: str, source: str, model) -> dict:
+    """Start ``model``'s page encoder from the encoder of ``source`` run's selected weights
+    (``train.image_encoder_from``), and return where it came from for the checkpoint's meta.
+
+    Every 2D encoder of the study is one module (:class:`vizecg.models.resnet2d.ResNet2dFeatures`,
+    ``image_encoder`` on the image ResNet18, VizECGNet and MHM), so a run that has learnt to read
+    pages can hand that to a model of another kind: the rest of ``model`` (signal stream, attention,
+    heads) keeps its fresh initialisation. Both encoders must have the same width and stem; a
+    mismatch fails here, naming both runs, instead of training a half-loaded model."""
+    from vizecg.models.resnet2d import ResNet2dFeatures
+    from vizecg.training.checkpoint import CheckpointError, load_model
+
+    target = getattr(model, "image_encoder", None)
+    if not isinstance(target, ResNet2dFeatures):
+        raise ConfigError(f"run '{run}': train.image_encoder_from needs a model with a 2D page encoder "
+                          f"(resnet18, mhm, vizecgnet), not {type(model).__name__}")
+    path = _source_checkpoint(work_dir, run, "image_encoder_from", source)
+    trained, meta = load_model(path)
+    encoder = getattr(trained, "image_encoder", None)
+    if not isinstance(encoder, ResNet2dFeatures):
+        raise ConfigError(f"run '{run}': train.image_encoder_from names run '{source}', whose model "
+                          f"{meta.get('model_name')!r} has no 2D page encoder")
+    try:
+        target.load_state_dict(encoder.state_dict())
+    except RuntimeError as exc:
+        raise CheckpointError(f"run '{run}': the page encoder of '{source}' ({path}) does not fit its own: "
+                              f"{str(exc).splitlines()[0]}") from exc
+    return _source_record(source, meta)
 
 
 def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = True):
@@ -230,6 +298,9 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     if tr.get("warm_start_weights") not in (None, "checkpoint", "shipped"):
         raise ConfigError(f"run '{run}': train.warm_start_weights must be 'checkpoint' or 'shipped', "
                           f"got {tr['warm_start_weights']!r}")
+    if tr.get("image_encoder_from") and tr.get("warm_start"):
+        raise ConfigError(f"run '{run}': train.warm_start loads every weight, train.image_encoder_from only the "
+                          "page encoder; give one of them")
     if tr.get("warm_start_weights") and not tr.get("warm_start"):
         raise ConfigError(f"run '{run}': train.warm_start_weights says where train.warm_start's weights come "
                           "from, and the run has no train.warm_start")
@@ -280,6 +351,12 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
                         and not (run_dir(work_dir, tr["warm_start"]) / "best.pt").exists())
         meta["warm_start"] = (shipped_warm_start_weights(run, tr["warm_start"], spec, model) if from_shipped
                               else warm_start_weights(work_dir, run, tr["warm_start"], model))
+    if tr.get("image_encoder_from") and (out / LAST_NAME).exists():
+        from vizecg.training.checkpoint import read_checkpoint
+
+        meta["image_encoder_from"] = read_checkpoint(out / LAST_NAME).get("image_encoder_from")
+    elif tr.get("image_encoder_from"):
+        meta["image_encoder_from"] = image_encoder_weights(work_dir, run, tr["image_encoder_from"], model)
     return fit(model, loss_fn, train_set, val_set, out_dir=out, epochs=tr["epochs"],
                batch_size=tr["batch_size"], lr=tr["lr"], lr_min=tr["lr_min"],
                weight_decay=tr.get("weight_decay", 0.0), inputs=inputs,
