@@ -1,7 +1,7 @@
 """Image-only baselines of Table 1: ResNet18 (torchvision layout, width as a knob) and torchvision MobileNetV3.
 
-Both are built with ``weights=None`` (random init: no download ever happens,
-and the study trains from scratch as the paper's comparison does). Inputs are
+Both are built with ``weights=None`` (random init: no download ever happens; a study run starts
+from scratch, or from the study's own page encoder, ``train.image_encoder_from``). Inputs are
 ``[0, 1]`` RGB images of any size >= 64 px; ImageNet normalisation happens
 inside the module.
 """
