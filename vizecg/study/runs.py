@@ -338,23 +338,21 @@ def train_run(params: dict, run: str, work_dir: str | Path, *, progress: bool = 
     val_set = make_dataset(params, work_dir, "val", train=False, with_image=with_image)
     meta = {"model_name": spec["model"], "model_options": spec["model_options"], "labels": LABELS,
             "run": run, "input": {**params["input"], "render_style": "paper"}, "params": params}
-    if tr.get("warm_start") and (out / LAST_NAME).exists():
+    sources = [option for option in SOURCE_RUN_OPTIONS if tr.get(option)]
+    if sources and (out / LAST_NAME).exists():
         # A run with a checkpoint resumes from it, or, finished, only loads it: the source's weights are
         # not needed, and may no longer be where they were (the shipped file written from a later run,
-        # a source checkpoint removed). Its warm start is the one its checkpoint recorded.
+        # a source checkpoint removed). Where it started from is what its checkpoint recorded.
         from vizecg.training.checkpoint import read_checkpoint
 
-        meta["warm_start"] = read_checkpoint(out / LAST_NAME).get("warm_start")
+        resumed = read_checkpoint(out / LAST_NAME)
+        meta.update({option: resumed.get(option) for option in sources})
     elif tr.get("warm_start"):
         # read before fit: a resumed run's last.pt then replaces these weights, as it should
         from_shipped = (tr.get("warm_start_weights") == "shipped"
                         and not (run_dir(work_dir, tr["warm_start"]) / "best.pt").exists())
         meta["warm_start"] = (shipped_warm_start_weights(run, tr["warm_start"], spec, model) if from_shipped
                               else warm_start_weights(work_dir, run, tr["warm_start"], model))
-    if tr.get("image_encoder_from") and (out / LAST_NAME).exists():
-        from vizecg.training.checkpoint import read_checkpoint
-
-        meta["image_encoder_from"] = read_checkpoint(out / LAST_NAME).get("image_encoder_from")
     elif tr.get("image_encoder_from"):
         meta["image_encoder_from"] = image_encoder_weights(work_dir, run, tr["image_encoder_from"], model)
     return fit(model, loss_fn, train_set, val_set, out_dir=out, epochs=tr["epochs"],
