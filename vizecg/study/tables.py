@@ -266,6 +266,24 @@ def markdown_table2(doc: dict) -> str:
     return "\n".join(lines)
 
 
+#: The LUDB conditions the README shows of ``ludb.json`` (the JSON has every severity)
+README_LUDB_CONDITIONS = ("paper", "clinical 3x4", "paper+artifacts 0.5", "signal")
+
+
+def markdown_ludb(doc: dict, conditions=README_LUDB_CONDITIONS) -> str:
+    """LUDB rows (``ludb.json``, keys ``"<model> | <condition>"``) as markdown, in the JSON's model order."""
+    lines = ["| model | condition | macro AUROC [95 % CI] | macro F1 | " + " | ".join(LABELS) + " |",
+             "|---|---|---|---:|" + "---:|" * len(LABELS)]
+    for key, row in doc["ludb"].items():
+        model, condition = (part.strip() for part in key.split("|", 1))
+        if condition not in conditions:
+            continue
+        per_class = " | ".join(_fmt(row["per_class_auroc"].get(c), 2) for c in LABELS)
+        lines.append(f"| {model} | {condition} | {_fmt(row['auroc'])}{_ci(row.get('auroc_ci'))} | "
+                     f"{_fmt(row['f1'])} | {per_class} |")
+    return "\n".join(lines)
+
+
 #: Image rows of Table 1 scored again on test pages with phone-photo artifacts
 ARTIFACT_ROWS = {"vizecgnet@image": "vizecgnet", "resnet18": "resnet18", "mobilenetv3": "mobilenetv3",
                  "mhm@image": "mhm"}
