@@ -28,8 +28,13 @@ def run_notebook(notebook: str | Path, html: str | Path, parameters: dict, execu
     executed = Path(executed) if executed else Path("reports/notebooks") / html.with_suffix(".ipynb").name
     executed.parent.mkdir(parents=True, exist_ok=True)
     html.parent.mkdir(parents=True, exist_ok=True)
+    from vizecg.study.kernel_client import RepollingKernelManager
+
+    # RepollingKernelManager: a kernel client that cannot miss the reply of a finished cell (see
+    # vizecg.study.kernel_client; notebook 7's widget cell once left a stage waiting for good)
     papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(root),
-                               kernel_name="python3", progress_bar=False, log_output=True)
+                               kernel_name="python3", progress_bar=False, log_output=True,
+                               kernel_manager_class=RepollingKernelManager)
     body, _ = HTMLExporter().from_notebook_node(compact_figures(nbformat.read(executed, as_version=4)))
     html.write_text(without_machine_paths(body, root), encoding="utf-8")
     return html
