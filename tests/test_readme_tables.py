@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from vizecg.study.tables import markdown_ludb, markdown_table1, markdown_table2
+from vizecg.study.tables import (markdown_comparisons, markdown_ludb, markdown_photo_artifacts, markdown_table1,
+                                 markdown_table2)
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ROOT / "reports" / "metrics"
 
 
 @pytest.mark.parametrize("render, metrics_file", [(markdown_table1, "table1.json"),
+                                                   (markdown_comparisons, "table1.json"),
+                                                   (markdown_photo_artifacts, "table1.json"),
                                                    (markdown_table2, "table2.json"),
                                                    (markdown_ludb, "ludb.json")])
 def test_readme_table_is_the_committed_metrics(render, metrics_file) -> None:

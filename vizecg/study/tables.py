@@ -266,6 +266,32 @@ def markdown_table2(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def markdown_comparisons(doc: dict) -> str:
+    """Table 1's paired bootstrap differences (``table1.json`` -> ``comparisons``) as a markdown list."""
+    def one(d: dict) -> str:
+        within = "beyond CI" if d["beyond_ci"] else "within CI"
+        return f"{d['difference']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] ({within})"
+
+    return "\n".join(f"- `{name}`: AUROC {one(diff['auroc'])}, F1 {one(diff['f1'])}"
+                     for name, diff in doc["comparisons"].items())
+
+
+def markdown_photo_artifacts(doc: dict) -> str:
+    """Table 1's image rows on photographed test pages (``table1.json`` -> ``photo_artifacts``): macro AUROC
+    with its CI per severity, then per-class AUROC at the highest severity."""
+    rows = doc["photo_artifacts"]
+    severities = list(next(iter(rows.values())))
+    worst = severities[-1]
+    lines = ["| model | " + " | ".join(f"severity {s}" for s in severities) + " | "
+             + " | ".join(f"{c} at {worst}" for c in LABELS) + " |",
+             "|---|" + "---|" * len(severities) + "---:|" * len(LABELS)]
+    for name, by_severity in rows.items():
+        macro = " | ".join(f"{_fmt(by_severity[s]['auroc'])}{_ci(by_severity[s].get('auroc_ci'))}" for s in severities)
+        per_class = " | ".join(_fmt(by_severity[worst]["per_class_auroc"].get(c), 2) for c in LABELS)
+        lines.append(f"| {name} | {macro} | {per_class} |")
+    return "\n".join(lines)
+
+
 #: The LUDB conditions the README shows of ``ludb.json`` (the JSON has every severity)
 README_LUDB_CONDITIONS = ("paper", "clinical 3x4", "paper+artifacts 0.5", "signal")
 
