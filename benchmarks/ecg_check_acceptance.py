@@ -7,7 +7,9 @@ ECG photos: synthetic records drawn in the paper's ecg_plot look at full page si
 photographed by :func:`vizecg.render.artifacts.photograph_sheet` (the sheet covering 55-90 % of the
 frame on a desk, wood or fabric, tilted up to 10 degrees, perspective, shadow, blur, noise,
 JPEG) at four severities, plus the training artifacts (:func:`apply_artifacts`, photo mix).
-Non-ECGs: :mod:`vizecg.render.non_ecg` (scikit-image's natural and document images, noise, blank,
+The same clean pages turned by 90 degrees (alternately either way) should be refused as sideways
+(:data:`vizecg.page_reader.SIDEWAYS_MAX_ROW_RATIO`), and so should the real prints of ``--real-prints``
+turned by 90 degrees, while the upright prints are accepted. Non-ECGs: :mod:`vizecg.render.non_ecg` (scikit-image's natural and document images, noise, blank,
 tinted and graph paper, text pages, a ruled table; the set the tests use), each as it is and
 photographed on a desk the same way.
 """
@@ -24,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vizecg.data.synthetic import generate_chunk
-from vizecg.page_reader import looks_like_ecg
+from vizecg.page_reader import image_files_in, load_image, looks_like_ecg
 from vizecg.render.artifacts import ArtifactConfig, apply_artifacts, photograph_sheet
 from vizecg.render.draw import render_ecg
 from vizecg.render.non_ecg import drawn_non_ecgs, natural_images
@@ -51,6 +53,9 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=200, help="ECG photos per severity of photograph_sheet / 4")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("reports/metrics/ecg_check_acceptance.json"))
+    parser.add_argument("--real-prints", type=Path, default=Path("../shared/data/real_prints"),
+                        help="real printed or photographed ECGs, judged upright and turned by 90 degrees "
+                             "(skipped when the folder is absent)")
     parser.add_argument("--save-refused", type=Path, default=None, metavar="DIR",
                         help="write every refused ECG photo here as JPEG (its group and reason in the name)")
     args = parser.parse_args()
@@ -65,7 +70,7 @@ def main() -> None:
         groups[group].append(accepted)
         if not accepted:
             reasons[group][reason.split(":")[0]] += 1
-            if args.save_refused is not None and group.startswith("ECG"):
+            if args.save_refused is not None and group.startswith("ECG") and "turned" not in group:
                 args.save_refused.mkdir(parents=True, exist_ok=True)
                 name = f"{group}_{len(groups[group]):04d}_{reason.split(':')[0]}"
                 name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:150]
@@ -79,6 +84,13 @@ def main() -> None:
         record("ECG page, clean", page)
         record(f"ECG photo on a surface, severity {severity:g}", photograph_sheet(page, rng, severity))
         record(f"ECG page, training photo artifacts {severity:g}", apply_artifacts(page, ArtifactConfig.photo(severity), rng))
+        record("ECG page turned by 90 degrees", np.ascontiguousarray(np.rot90(page, 1 if i % 2 else 3)))
+    if args.real_prints.is_dir():
+        for path in tqdm(image_files_in(args.real_prints), desc="real prints"):
+            image = load_image(path)
+            record("real print", image)
+            for turns in (1, 3):
+                record("real print turned by 90 degrees", np.ascontiguousarray(np.rot90(image, turns)))
     for name, image in tqdm(non_ecg_images().items(), desc="non-ECG images"):
         record("non-ECG image", image)
         for k, severity in enumerate((0.25, 0.75)):

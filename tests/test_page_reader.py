@@ -11,6 +11,8 @@ from PIL import Image
 from vizecg.page_reader import (
     GRID_MIN_EVENNESS,
     GRID_MIN_SCORE,
+    SIDEWAYS,
+    SIDEWAYS_MAX_ROW_RATIO,
     UNEVEN_LINES,
     PageReadError,
     agreeing_grid_score,
@@ -22,6 +24,7 @@ from vizecg.page_reader import (
     find_paper_quad,
     find_plot_area,
     image_files_in,
+    ink_map,
     limit_resolution,
     load_image,
     looks_like_ecg,
@@ -29,6 +32,7 @@ from vizecg.page_reader import (
     plotted_area,
     prepare_page,
     trace_evidence,
+    trace_row_ratio,
     _tile_lattice_score,
 )
 from vizecg.render.non_ecg import NATURAL_IMAGES, drawn_non_ecgs, natural_images
@@ -205,6 +209,42 @@ def test_drawn_and_rotated_pages_are_accepted(page):
         accepted, reason, score = looks_like_ecg(rotate(page, angle))
         assert accepted, f"rotation {angle}: {reason}"
         assert score >= 1.0
+
+
+@pytest.mark.parametrize("turns", [1, 3])
+def test_a_page_turned_by_90_degrees_is_refused_as_sideways(page, turns):
+    # The model reads a sideways page as another ECG (a real print's LBBB 0.97 became SB 0.96), so
+    # the check must say so, and what to do, instead of passing it on.
+    turned = np.ascontiguousarray(np.rot90(page, turns))
+    accepted, reason, _ = looks_like_ecg(turned)
+    assert not accepted
+    assert reason.startswith(SIDEWAYS) and "rotate the image" in reason
+    ink = ink_map(page)
+    assert trace_row_ratio(ink, 0.4) > 1 / SIDEWAYS_MAX_ROW_RATIO  # upright: the rows stand out
+    assert trace_row_ratio(np.ascontiguousarray(np.rot90(ink, turns)), 0.4) < SIDEWAYS_MAX_ROW_RATIO
+
+
+def test_an_upright_landscape_page_whose_darkest_strokes_are_tall_qrs_is_not_taken_for_sideways():
+    """A landscape photo of an upright page (training photo artifacts at severity 0.75, found among
+    the acceptance benchmark's seed-8 pages) whose darkest strokes are tall chest-lead QRS complexes:
+    its trace rows measured 0.42, below the sideways cut, and only a portrait page is judged sideways."""
+    from vizecg.data.synthetic import generate_chunk
+    from vizecg.render.artifacts import ArtifactConfig, apply_artifacts, photograph_sheet
+    from vizecg.render.draw import render_ecg
+    from vizecg.render.style import RenderStyle
+
+    heights = np.random.default_rng(8).integers(700, 1100, size=47)
+    page = render_ecg(generate_chunk(80, 8).signals[46],
+                      style=RenderStyle.preset("paper").replace(height=int(heights[46]), width=int(heights[46] * 2.79)))
+    rng = np.random.default_rng([8, 46])
+    photograph_sheet(page, rng, 0.75)  # the benchmark draws its photo from the same stream first
+    photo = apply_artifacts(page, ArtifactConfig.photo(0.75), rng)
+    accepted, reason, _ = looks_like_ecg(photo)
+    assert accepted, reason
+
+
+def test_trace_row_ratio_without_traces_is_neutral():
+    assert trace_row_ratio(np.zeros((200, 300), np.float32), 0.4) == 1.0
 
 
 def test_rendered_page_is_accepted():
