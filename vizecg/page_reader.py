@@ -549,7 +549,7 @@ SIDEWAYS_MAX_ROW_RATIO: float = 0.5
 """Most :func:`trace_row_ratio` of a page taller than wide that is refused as turned by 90 degrees
 (traces running top to bottom), which the model would read as another ECG: 5 of 6 real prints turned
 by 90 degrees were given confident diagnoses other than their upright page's (one print's LBBB 0.97
-became SB 0.96). Upright, the ratio measured 0.96-5.2 on the 52 real prints and 0.62-6.6 on 200 clean
+became SB 0.96). Upright, the ratio measured 0.96-5.2 on the 52 real prints and 0.62-6.8 on 200 clean
 synthetic pages of every layout and style (the clinical 3x4 layout, its rows close together, lowest).
 Only portrait pages are judged: ECG pages are printed landscape, and three landscape photos of upright
 pages in ``benchmarks/ecg_check_acceptance.py`` whose darkest strokes are tall QRS complexes measured
