@@ -31,6 +31,7 @@ from vizecg.page_reader import (
     page_grid_score,
     plotted_area,
     prepare_page,
+    rotate_page,
     trace_evidence,
     trace_row_ratio,
     _tile_lattice_score,
@@ -501,12 +502,76 @@ def test_plot_area_is_none_where_the_plot_fills_the_page(page):
 
 
 def test_plot_area_ignores_real_prints():
-    """The real prints beside the project fill their images: the plot-area crop must leave them alone."""
+    """The real prints beside the project fill their images: the plot-area crop (find_plot_area on the
+    deskewed sheet, as prepare_page runs it) must leave them alone. (plotted_area, which only the check
+    judges, may also find a plot outline inside them: find_plot_outline is never used to crop.)"""
     if not REAL_PRINTS.is_dir():
         pytest.skip(f"{REAL_PRINTS} not present")
     files = image_files_in(REAL_PRINTS)
-    cut = [f.name for f in files if plotted_area(cut_out_sheet(load_image(f))[0]) is not None]
+    cut = []
+    for f in files:
+        sheet = cut_out_sheet(load_image(f))[0]
+        if find_plot_area(rotate_page(sheet, estimate_skew(sheet))) is not None:
+            cut.append(f.name)
     assert len(files) >= 50 and not cut, cut
+
+
+def test_a_plotted_area_with_no_grid_left_passes_on_traces_in_rows_and_not_once_they_run_in_columns():
+    """The same photo's plotted area: with the blurred-grid band out of reach it passes on its traces alone
+    (sparse thin strokes in rows); its lead rows are what the rule reads, so with the rows turned into
+    columns (the area turned by 90 degrees) it is refused."""
+    from vizecg import page_reader
+    from vizecg.data.synthetic import generate_chunk
+    from vizecg.render.artifacts import photograph_sheet
+    from vizecg.render.draw import render_ecg
+    from vizecg.render.style import RenderStyle
+
+    page = render_ecg(generate_chunk(8, 11).signals[7], style=RenderStyle.preset("paper").replace(height=711, width=1983))
+    plot = plotted_area(cut_out_sheet(photograph_sheet(page, np.random.default_rng([11, 7]), 0.75))[0])
+    original = page_reader.PLOT_BLURRED_GRID
+    try:
+        page_reader.PLOT_BLURRED_GRID = (page_reader.GRID_MIN_SCORE, *original[1:])
+        accepted, reason, _, evidence = ecg_evidence(plot, sheet=(plot, None), plotted_area=True)
+        assert accepted and reason.startswith("traces in rows"), reason
+        assert evidence.ink_fraction <= page_reader.PLOT_TRACES[0]
+        turned = np.ascontiguousarray(np.rot90(plot))
+        assert not ecg_evidence(turned, sheet=(turned, None), plotted_area=True)[0]
+    finally:
+        page_reader.PLOT_BLURRED_GRID = original
+
+
+def test_prepare_page_never_crops_to_the_plot_outline(page, monkeypatch):
+    """The outline finder fires inside pages the plot fills; prepare_page must not consult it."""
+    from vizecg import page_reader
+    expected = prepare_page(page, 128, 357)
+    monkeypatch.setattr(page_reader, "find_plot_outline", lambda image, **kwargs: (0, 10, 0, 10))
+    assert np.array_equal(prepare_page(page, 128, 357), expected)
+
+
+def test_a_print_photographed_at_severity_1_is_accepted_on_its_plot_outline():
+    """A print photographed at severity 1 (seed 11, record 7 of the acceptance benchmark's photos):
+    defocus and noise spread find_plot_area's inked region into the margin, so no filled rectangle is
+    found; its outline still is, and on that area the blurred grid and plain traces pass."""
+    from vizecg import page_reader
+    from vizecg.data.synthetic import generate_chunk
+    from vizecg.render.artifacts import photograph_sheet
+    from vizecg.render.draw import render_ecg
+    from vizecg.render.style import RenderStyle
+
+    heights = np.random.default_rng(11).integers(700, 1100, size=8)
+    page = render_ecg(generate_chunk(48, 11).signals[7],
+                      style=RenderStyle.preset("paper").replace(height=int(heights[7]), width=int(heights[7] * 2.79)))
+    photo = photograph_sheet(page, np.random.default_rng([11, 7, 100]), 1.0)
+    sheet = cut_out_sheet(photo)[0]
+    assert find_plot_area(rotate_page(sheet, estimate_skew(sheet))) is None
+    accepted, reason, _ = looks_like_ecg(photo)
+    assert accepted and "on the plotted area" in reason, reason
+    original = page_reader.find_plot_outline
+    try:
+        page_reader.find_plot_outline = lambda image, **kwargs: None
+        assert not looks_like_ecg(photo)[0]
+    finally:
+        page_reader.find_plot_outline = original
 
 
 def test_prepare_page_rejects_wrong_input():
@@ -584,6 +649,7 @@ def test_a_print_photographed_out_of_focus_is_accepted_by_its_blurred_grid_and_p
     assert page_reader.BLURRED_GRID_MIN_SCORE / page_reader.GRID_MIN_SCORE <= score < 1.0
     monkeypatch.setattr(page_reader, "BLURRED_GRID_MIN_SCORE", page_reader.GRID_MIN_SCORE)
     monkeypatch.setattr(page_reader, "PLOT_BLURRED_GRID", (page_reader.GRID_MIN_SCORE, *page_reader.PLOT_BLURRED_GRID[1:]))
+    monkeypatch.setattr(page_reader, "PLOT_TRACES", (0.0, 1.0, np.inf))  # nor on its traces alone
     accepted, reason, _ = looks_like_ecg(photo)
     assert not accepted and reason.startswith("no square ECG grid"), reason
     monkeypatch.undo()
