@@ -62,6 +62,19 @@ def draw_ecg_page(height: int = 760, width: int = 2000, seed: int = 0) -> np.nda
     return page
 
 
+def paper_page(records: int, seed: int, index: int, height: int | None = None) -> np.ndarray:
+    """Record ``index`` of ``generate_chunk(records, seed)`` drawn in the paper look at the ecg_plot page's
+    2.79:1, ``height`` px tall; by default as tall as ``benchmarks/ecg_check_acceptance.py`` draws it."""
+    from vizecg.data.synthetic import generate_chunk
+    from vizecg.render.draw import render_ecg
+    from vizecg.render.style import RenderStyle
+
+    if height is None:
+        height = int(np.random.default_rng(seed).integers(700, 1100, size=index + 1)[index])
+    style = RenderStyle.preset("paper").replace(height=height, width=int(height * 2.79))
+    return render_ecg(generate_chunk(records, seed).signals[index], style=style)
+
+
 def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
     """Rotate counter-clockwise by ``degrees`` keeping the canvas (paper colour fills corners)."""
     height, width = image.shape[:2]
@@ -229,14 +242,9 @@ def test_an_upright_landscape_page_whose_darkest_strokes_are_tall_qrs_is_not_tak
     """A landscape photo of an upright page (training photo artifacts at severity 0.75, found among
     the acceptance benchmark's seed-8 pages) whose darkest strokes are tall chest-lead QRS complexes:
     its trace rows measured 0.42, below the sideways cut, and only a portrait page is judged sideways."""
-    from vizecg.data.synthetic import generate_chunk
     from vizecg.render.artifacts import ArtifactConfig, apply_artifacts, photograph_sheet
-    from vizecg.render.draw import render_ecg
-    from vizecg.render.style import RenderStyle
 
-    heights = np.random.default_rng(8).integers(700, 1100, size=47)
-    page = render_ecg(generate_chunk(80, 8).signals[46],
-                      style=RenderStyle.preset("paper").replace(height=int(heights[46]), width=int(heights[46] * 2.79)))
+    page = paper_page(80, 8, 46)
     rng = np.random.default_rng([8, 46])
     photograph_sheet(page, rng, 0.75)  # the benchmark draws its photo from the same stream first
     photo = apply_artifacts(page, ArtifactConfig.photo(0.75), rng)
@@ -516,28 +524,21 @@ def test_plot_area_ignores_real_prints():
     assert len(files) >= 50 and not cut, cut
 
 
-def test_a_plotted_area_with_no_grid_left_passes_on_traces_in_rows_and_not_once_they_run_in_columns():
+def test_a_plotted_area_with_no_grid_left_passes_on_traces_in_rows_and_not_once_they_run_in_columns(monkeypatch):
     """The same photo's plotted area: with the blurred-grid band out of reach it passes on its traces alone
     (sparse thin strokes in rows); its lead rows are what the rule reads, so with the rows turned into
     columns (the area turned by 90 degrees) it is refused."""
     from vizecg import page_reader
-    from vizecg.data.synthetic import generate_chunk
     from vizecg.render.artifacts import photograph_sheet
-    from vizecg.render.draw import render_ecg
-    from vizecg.render.style import RenderStyle
 
-    page = render_ecg(generate_chunk(8, 11).signals[7], style=RenderStyle.preset("paper").replace(height=711, width=1983))
-    plot = plotted_area(cut_out_sheet(photograph_sheet(page, np.random.default_rng([11, 7]), 0.75))[0])
-    original = page_reader.PLOT_BLURRED_GRID
-    try:
-        page_reader.PLOT_BLURRED_GRID = (page_reader.GRID_MIN_SCORE, *original[1:])
-        accepted, reason, _, evidence = ecg_evidence(plot, sheet=(plot, None), plotted_area=True)
-        assert accepted and reason.startswith("traces in rows"), reason
-        assert evidence.ink_fraction <= page_reader.PLOT_TRACES[0]
-        turned = np.ascontiguousarray(np.rot90(plot))
-        assert not ecg_evidence(turned, sheet=(turned, None), plotted_area=True)[0]
-    finally:
-        page_reader.PLOT_BLURRED_GRID = original
+    photo = photograph_sheet(paper_page(8, 11, 7, height=711), np.random.default_rng([11, 7]), 0.75)
+    plot = plotted_area(cut_out_sheet(photo)[0])
+    monkeypatch.setattr(page_reader, "PLOT_BLURRED_GRID", (page_reader.GRID_MIN_SCORE, *page_reader.PLOT_BLURRED_GRID[1:]))
+    accepted, reason, _, evidence = ecg_evidence(plot, sheet=(plot, None), plotted_area=True)
+    assert accepted and reason.startswith("traces in rows"), reason
+    assert evidence.ink_fraction <= page_reader.PLOT_TRACES[0]
+    turned = np.ascontiguousarray(np.rot90(plot))
+    assert not ecg_evidence(turned, sheet=(turned, None), plotted_area=True)[0]
 
 
 def test_prepare_page_never_crops_to_the_plot_outline(page, monkeypatch):
@@ -548,30 +549,20 @@ def test_prepare_page_never_crops_to_the_plot_outline(page, monkeypatch):
     assert np.array_equal(prepare_page(page, 128, 357), expected)
 
 
-def test_a_print_photographed_at_severity_1_is_accepted_on_its_plot_outline():
+def test_a_print_photographed_at_severity_1_is_accepted_on_its_plot_outline(monkeypatch):
     """A print photographed at severity 1 (seed 11, record 7 of the acceptance benchmark's photos):
     defocus and noise spread find_plot_area's inked region into the margin, so no filled rectangle is
     found; its outline still is, and on that area the blurred grid and plain traces pass."""
     from vizecg import page_reader
-    from vizecg.data.synthetic import generate_chunk
     from vizecg.render.artifacts import photograph_sheet
-    from vizecg.render.draw import render_ecg
-    from vizecg.render.style import RenderStyle
 
-    heights = np.random.default_rng(11).integers(700, 1100, size=8)
-    page = render_ecg(generate_chunk(48, 11).signals[7],
-                      style=RenderStyle.preset("paper").replace(height=int(heights[7]), width=int(heights[7] * 2.79)))
-    photo = photograph_sheet(page, np.random.default_rng([11, 7, 100]), 1.0)
+    photo = photograph_sheet(paper_page(48, 11, 7), np.random.default_rng([11, 7, 100]), 1.0)
     sheet = cut_out_sheet(photo)[0]
     assert find_plot_area(rotate_page(sheet, estimate_skew(sheet))) is None
     accepted, reason, _ = looks_like_ecg(photo)
     assert accepted and "on the plotted area" in reason, reason
-    original = page_reader.find_plot_outline
-    try:
-        page_reader.find_plot_outline = lambda image, **kwargs: None
-        assert not looks_like_ecg(photo)[0]
-    finally:
-        page_reader.find_plot_outline = original
+    monkeypatch.setattr(page_reader, "find_plot_outline", lambda image, **kwargs: None)
+    assert not looks_like_ecg(photo)[0]
 
 
 def test_prepare_page_rejects_wrong_input():
@@ -611,14 +602,10 @@ def test_a_photo_whose_darkest_lines_are_not_its_traces_is_accepted_by_the_fixed
     edge, and the trace test's level (90 % of it) then lies above the blurred traces: judged again
     at a fixed ink level, the traces cross most columns; graph paper without traces still does not."""
     from vizecg import page_reader
-    from vizecg.data.synthetic import generate_chunk
     from vizecg.render.artifacts import apply_artifacts, photograph_sheet
-    from vizecg.render.draw import render_ecg
-    from vizecg.render.style import RenderStyle
     from vizecg.study.rendering import PHOTO_ARTIFACTS
 
-    signal = generate_chunk(40, 3).signals[6]
-    page = render_ecg(signal, style=RenderStyle.preset("paper").replace(height=763, width=2128))
+    page = paper_page(40, 3, 6, height=763)
     photo = apply_artifacts(page, PHOTO_ARTIFACTS, 600)  # found among such photos of 40 records
     accepted, reason, _ = looks_like_ecg(photo)
     assert accepted and "at ink level 0.25" in reason, reason
@@ -636,13 +623,9 @@ def test_a_print_photographed_out_of_focus_is_accepted_by_its_blurred_grid_and_p
     passes on a weaker grid when its ink is sparse thin traces; a text page in the same grid band
     does not (too much ink)."""
     from vizecg import page_reader
-    from vizecg.data.synthetic import generate_chunk
     from vizecg.render.artifacts import photograph_sheet
-    from vizecg.render.draw import render_ecg
-    from vizecg.render.style import RenderStyle
 
-    signal = generate_chunk(8, 11).signals[7]
-    page = render_ecg(signal, style=RenderStyle.preset("paper").replace(height=711, width=1983))
+    page = paper_page(8, 11, 7, height=711)
     photo = photograph_sheet(page, np.random.default_rng([11, 7]), 0.75)  # found among photos at 0.75
     accepted, reason, score = looks_like_ecg(photo)
     assert accepted and reason.startswith("blurred ECG grid"), reason
@@ -665,13 +648,9 @@ def test_a_print_photographed_at_severity_1_is_accepted_on_its_plotted_area(monk
     the plotted area from the contrast test until the noise floor was subtracted; on that area a grid
     blurred to 4.6 with 3.5 % ink passes the plotted-area band and no other."""
     from vizecg import page_reader
-    from vizecg.data.synthetic import generate_chunk
     from vizecg.render.artifacts import photograph_sheet
-    from vizecg.render.draw import render_ecg
-    from vizecg.render.style import RenderStyle
 
-    signal = generate_chunk(80, 8).signals[71]
-    page = render_ecg(signal, style=RenderStyle.preset("paper").replace(height=846, width=2360))
+    page = paper_page(80, 8, 71, height=846)
     photo = photograph_sheet(page, np.random.default_rng([8, 71]), 1.0)  # found among photos at severity 1
     accepted, reason, _ = looks_like_ecg(photo)
     assert accepted and "on the plotted area" in reason, reason
@@ -689,13 +668,9 @@ def test_a_photographed_grid_smeared_by_perspective_counts_on_a_page_of_sparse_t
     (evenness 1.97, under the 3.0 a chart's lines are held to); its ink is sparse plain traces, which
     a chart or a table is not, so it is accepted, and refused without that allowance."""
     from vizecg import page_reader
-    from vizecg.data.synthetic import generate_chunk
     from vizecg.render.artifacts import photograph_sheet
-    from vizecg.render.draw import render_ecg
-    from vizecg.render.style import RenderStyle
 
-    signal = generate_chunk(80, 13).signals[47]
-    page = render_ecg(signal, style=RenderStyle.preset("paper").replace(height=915, width=2552))
+    page = paper_page(80, 13, 47, height=915)
     photo = photograph_sheet(page, np.random.default_rng([13, 47]), 1.0)  # found among photos at severity 1
     accepted, reason, _, evidence = ecg_evidence(photo)
     assert accepted, reason
@@ -710,13 +685,9 @@ def test_an_out_of_focus_print_whose_darkest_lines_are_not_its_traces_passes_on_
     on this print photographed at severity 1 a shadowed edge sets the page's trace level above the
     traces (0 % of the columns), which cross 30 % of them at the fixed level."""
     from vizecg import page_reader
-    from vizecg.data.synthetic import generate_chunk
     from vizecg.render.artifacts import photograph_sheet
-    from vizecg.render.draw import render_ecg
-    from vizecg.render.style import RenderStyle
 
-    signal = generate_chunk(80, 11).signals[51]
-    page = render_ecg(signal, style=RenderStyle.preset("paper").replace(height=936, width=2611))
+    page = paper_page(80, 11, 51, height=936)
     photo = photograph_sheet(page, np.random.default_rng([11, 51]), 1.0)  # found among photos at severity 1
     accepted, reason, _ = looks_like_ecg(photo)
     assert accepted and reason.startswith("blurred ECG grid") and "at ink level 0.25" in reason, reason

@@ -1349,8 +1349,7 @@ def find_plot_area(image: np.ndarray, *, min_area: float = 0.12, max_area: float
         return None
     if int(region.sum()) < 0.9 * box_area:
         return None  # not a filled rectangle
-    inside = np.zeros((height, width), bool)
-    inside[top:top + box_height, left:left + box_width] = True
+    box = (top, top + box_height, left, left + box_width)
     # Sensor noise inks blank paper a little everywhere: on a phone photo at severity 1 the blank
     # margin's averaged ink reaches 40-80 % of the plot's. Where a blank margin surrounds the box, the
     # contrast is of the ink above that floor (where the box reaches the frame, the plot fills the page).
@@ -1358,11 +1357,9 @@ def find_plot_area(image: np.ndarray, *, min_area: float = 0.12, max_area: float
                         and left + box_width < width - border)
     floor = (float(np.percentile(inked, noise_floor_percentile))
              if noise_floor_percentile is not None and margin_all_round else 0.0)
-    if float(inked[inside].mean()) - floor < min_contrast * max(float(inked[~inside].mean()) - floor, 1e-4):
+    if not _inked_inside(inked, _box_mask(inked.shape, box), floor, min_contrast):
         return None
-    scale_y, scale_x = image.shape[0] / height, image.shape[1] / width
-    return (int(round(top * scale_y)), int(round((top + box_height) * scale_y)),
-            int(round(left * scale_x)), int(round((left + box_width) * scale_x)))
+    return _scaled_box(box, inked.shape, image.shape)
 
 
 def _inked_mask(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -1378,6 +1375,31 @@ def _inked_mask(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     border = max(2, max(height, width) // 50)
     mask[:border], mask[-border:], mask[:, :border], mask[:, -border:] = 0, 0, 0, 0
     return small, inked, mask, border
+
+
+def _box_mask(shape: tuple[int, ...], box: tuple[int, int, int, int]) -> np.ndarray:
+    """bool mask of ``shape[:2]``, True inside ``box`` ``(top, bottom, left, right)``."""
+    top, bottom, left, right = box
+    inside = np.zeros(shape[:2], bool)
+    inside[top:bottom, left:right] = True
+    return inside
+
+
+def _inked_inside(inked: np.ndarray, inside: np.ndarray, floor: float, least_contrast: float) -> bool:
+    """Whether the averaged ink ``inked`` inside the mask, above ``floor``, is at least ``least_contrast``
+    times the ink outside it (the plotted-area contrast test of :func:`find_plot_area` and
+    :func:`find_plot_outline`)."""
+    return (float(inked[inside].mean()) - floor
+            >= least_contrast * max(float(inked[~inside].mean()) - floor, 1e-4))
+
+
+def _scaled_box(box: tuple[int, int, int, int], small_shape: tuple[int, ...], image_shape: tuple[int, ...]
+                ) -> tuple[int, int, int, int]:
+    """``box`` ``(top, bottom, left, right)`` found on a copy of ``small_shape`` in the pixels of ``image_shape``."""
+    scale_y, scale_x = image_shape[0] / small_shape[0], image_shape[1] / small_shape[1]
+    top, bottom, left, right = box
+    return (int(round(top * scale_y)), int(round(bottom * scale_y)),
+            int(round(left * scale_x)), int(round(right * scale_x)))
 
 
 PLOT_OUTLINE: tuple[float, float] = (1.5, 0.97)
@@ -1417,18 +1439,14 @@ def find_plot_outline(image: np.ndarray, *, min_area: float = 0.12, max_area: fl
         return None
     if not min_area <= (bottom - top) * (right - left) / float(height * width) <= max_area:
         return None
-    inside = np.zeros((height, width), bool)
-    inside[top:bottom, left:right] = True
-    floor = float(np.percentile(inked, PLOT_AREA_NOISE_FLOOR_PERCENTILE))
+    inside = _box_mask(inked.shape, (top, bottom, left, right))
     least_contrast, most_tint = PLOT_OUTLINE
-    if float(inked[inside].mean()) - floor < least_contrast * max(float(inked[~inside].mean()) - floor, 1e-4):
+    if not _inked_inside(inked, inside, float(np.percentile(inked, PLOT_AREA_NOISE_FLOOR_PERCENTILE)), least_contrast):
         return None
     darkest = darkest_channel(small).astype(np.float32)
     if float(darkest[inside].mean()) > most_tint * max(float(darkest[~inside].mean()), 1.0):
         return None
-    scale_y, scale_x = image.shape[0] / height, image.shape[1] / width
-    return (int(round(top * scale_y)), int(round(bottom * scale_y)),
-            int(round(left * scale_x)), int(round(right * scale_x)))
+    return _scaled_box((top, bottom, left, right), inked.shape, image.shape)
 
 
 def plotted_area(page: np.ndarray) -> np.ndarray | None:
