@@ -174,7 +174,7 @@ def test_release_run_trains_on_the_deployed_path_and_its_stage_is_frozen() -> No
     model, loss_fn, _ = build_run_model(release, "vizecgnet_release")
     assert model.measurement_outputs == 5 and loss_fn.extra_targets == ("measurements",)
     assert release_train["epochs"] > release["input"]["curriculum"][1] + 1  # epochs left at the full look
-    assert params_for_run(params, "vizecgnet") is params  # runs without overrides train as before
+    assert params_for_run(params, "mobilenetv3") is params  # runs without overrides train as before
     stage = STAGES["release"]
     assert stage["frozen"] is True
     assert "runs.vizecgnet_release" in stage["params"]
@@ -186,6 +186,33 @@ def test_release_run_trains_on_the_deployed_path_and_its_stage_is_frozen() -> No
     broken = {**params, "runs": {**params["runs"], "x": {"model": "vizecgnet", "input": {"image_hieght": 3}}}}
     with pytest.raises(ConfigError, match="image_hieght"):
         params_for_run(broken, "x")
+
+
+def test_fine_tune_block_applies_to_the_runs_that_start_from_the_page_encoder_only() -> None:
+    from vizecg.study.config import fine_tunes, load_params, params_for_run, run_spec
+
+    params = load_params(profile="default")
+    block = params["fine_tune"]
+    for run in params["train_runs"]:
+        spec, run_params = run_spec(params, run), params_for_run(params, run)
+        if spec["train"].get("image_encoder_from"):
+            assert fine_tunes(params, run)
+            assert all(spec["train"][k] == v for k, v in block["train"].items())
+            assert all(run_params["input"][k] == v for k, v in block["input"].items())
+        else:
+            assert not fine_tunes(params, run)
+            assert run_params["input"]["curriculum"] == params["input"]["curriculum"]
+    # a fine-tune costs a fraction of a run from scratch: the point of the block
+    scratch = run_spec(params, "mobilenetv3")["train"]
+    tuned = run_spec(params, "resnet18")["train"]
+    records = params["data"]["train_stream"]["records_per_epoch"]
+    assert tuned["epochs"] * tuned["records_per_epoch"] <= scratch["epochs"] * records / 4
+    # the run's own train settings still win over the block
+    own = {**params, "runs": {**params["runs"], "resnet18": {**params["runs"]["resnet18"],
+                                                             "train": {"image_encoder_from": "page_encoder",
+                                                                       "epochs": 7}}}}
+    assert run_spec(own, "resnet18")["train"]["epochs"] == 7
+    assert run_spec(load_params(profile="paper"), "resnet18")["train"]["epochs"] == 300
 
 
 def test_notebooks_leave_out_absent_real_data_and_say_so(tmp_path: Path, capsys) -> None:

@@ -70,10 +70,21 @@ def run_entry(params: dict[str, Any], run: str) -> dict[str, Any]:
     return params["runs"][run]
 
 
+def fine_tunes(params: dict[str, Any], run: str) -> bool:
+    """Whether ``run`` starts from another run's page encoder (``train.image_encoder_from``, in the run's
+    own ``train`` or its model's ``train_by_model`` entry). Such a run is a fine-tune, and the profile's
+    ``fine_tune`` block (``train`` and ``input`` settings) applies to it: in ``default`` the page
+    encoder has already read 98,304 pages, so a fine-tune needs a fraction of a from-scratch budget."""
+    entry = run_entry(params, run)
+    by_model = params.get("train_by_model", {}).get(entry["model"], {})
+    return bool(entry.get("train", {}).get("image_encoder_from") or by_model.get("image_encoder_from"))
+
+
 def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
     """Model name, model options (profile defaults updated by the run's own), loss options and training
-    options (the profile's ``train`` updated by its ``train_by_model`` entry for the model, then by the
-    run's own ``train``) for ``run``."""
+    options (the profile's ``train`` updated by its ``train_by_model`` entry for the model, then, for a
+    run that :func:`fine_tunes`, by the profile's ``fine_tune.train``, then by the run's own ``train``)
+    for ``run``."""
     entry = run_entry(params, run)
     model = entry["model"]
     options = copy.deepcopy(params.get("model_options", {}).get(model, {}))
@@ -82,6 +93,8 @@ def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
     loss.update(entry.get("loss", {}))
     train = copy.deepcopy(params.get("train", {}))
     train.update(params.get("train_by_model", {}).get(model, {}))
+    if fine_tunes(params, run):
+        train.update(params.get("fine_tune", {}).get("train", {}))
     train.update(entry.get("train", {}))
     return {"run": run, "model": model, "model_options": options, "loss_options": loss, "train": train,
             "inference": list(entry.get("inference", [])), "table": entry.get("table", "table1")}
@@ -94,9 +107,11 @@ RUN_ONLY_INPUT_SETTINGS = ("page_preparation", "render_scale", "sheet_photo_shar
 
 
 def params_for_run(params: dict[str, Any], run: str) -> dict[str, Any]:
-    """``params`` as ``run`` trains and is scored with: the profile's ``input`` updated by the run's
-    own ``input`` (e.g. the release run's deployed page preparation). A copy; ``params`` is unchanged."""
-    overrides = run_entry(params, run).get("input", {})
+    """``params`` as ``run`` trains and is scored with: the profile's ``input`` updated, for a run that
+    :func:`fine_tunes`, by the profile's ``fine_tune.input``, then by the run's own ``input`` (e.g. the
+    release run's deployed page preparation). A copy; ``params`` is unchanged."""
+    overrides = {**(params.get("fine_tune", {}).get("input", {}) if fine_tunes(params, run) else {}),
+                 **run_entry(params, run).get("input", {})}
     if not overrides:
         return params
     unknown = set(overrides) - set(params["input"]) - set(RUN_ONLY_INPUT_SETTINGS)
