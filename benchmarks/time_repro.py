@@ -71,7 +71,16 @@ def main(argv: list[str] | None = None) -> int:
         "stages": previous.get("stages", []) if previous.get("commit") == commit else [],
     }
     timed = {stage["stage"] for stage in result["stages"]}
-    dry = subprocess.run([args.dvc, "repro", "--dry"], cwd=repo, capture_output=True, text=True, check=True)
+    dry = subprocess.run([args.dvc, "repro", "--dry"], cwd=repo, capture_output=True, text=True)
+    if dry.returncode != 0:
+        # On a clean clone DVC's dry run fails ("No such file or directory: .../data/prepared"): it hashes
+        # the dependencies of later stages, which earlier stages have not made yet. Every stage then
+        # runs, which is what the forced dry run lists (a stage that turns out unchanged is skipped
+        # by `dvc repro --single-item` in seconds).
+        print(f"`dvc repro --dry` failed ({dry.stderr.strip().splitlines()[-1] if dry.stderr.strip() else dry.returncode}); "
+              "timing every stage, as on a clean clone", flush=True)
+        dry = subprocess.run([args.dvc, "repro", "--dry", "--force"], cwd=repo, capture_output=True, text=True,
+                             check=True)
     pending = [name for name in stages_to_run(dry.stdout) if name not in timed]
     print(f"{len(timed)} stage(s) already timed, {len(pending)} to run: {', '.join(pending) or 'none'}", flush=True)
 

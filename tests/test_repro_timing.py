@@ -31,13 +31,17 @@ def test_the_stages_timed_are_those_dvc_repro_runs(time_repro) -> None:
     assert "release" not in stages
 
 
-def _fake_dvc(tmp_path: Path, stages: list[str], fail: str | None = None) -> Path:
-    """A `dvc` that lists ``stages`` for --dry and logs each --single-item run (exit 1 for ``fail``)."""
+def _fake_dvc(tmp_path: Path, stages: list[str], fail: str | None = None, fail_dry: bool = False) -> Path:
+    """A `dvc` that lists ``stages`` for --dry and logs each --single-item run (exit 1 for ``fail``); with
+    ``fail_dry``, its dry run fails as DVC's does on a clean clone unless it is forced."""
     script = tmp_path / "dvc"
     dry = "".join(f"Running stage '{s}':\\n> cmd\\n\\n" for s in stages)
     script.write_text(f"""#!{sys.executable}
 import sys
 args = sys.argv[1:]
+if "--dry" in args and {fail_dry!r} and "--force" not in args:
+    print("ERROR: failed to reproduce 'render': No such file or directory: data/prepared", file=sys.stderr)
+    sys.exit(255)
 if "--dry" in args:
     print("WARNING: stage: 'release' is frozen.\\nStage 'release' didn't change, skipping\\n{dry}", end="")
     sys.exit(0)
@@ -80,6 +84,13 @@ def test_times_each_stage_and_a_rerun_goes_on_from_the_first_untimed(tmp_path: P
     assert (tmp_path / "ran.log").read_text().split() == ["prepare", "train@a", "train@b", "train@b", "evaluate"]
     assert second["total_minutes"] == pytest.approx(sum(s["seconds"] for s in second["stages"]) / 60, abs=0.1)
     assert "| **total** |" in module.summary_table(second["stages"])
+
+
+def test_a_clean_clone_whose_dry_run_fails_times_every_stage(tmp_path: Path, repo: Path, time_repro) -> None:
+    out = tmp_path / "timing.json"
+    dvc = _fake_dvc(tmp_path, ["prepare", "train@a", "evaluate"], fail_dry=True)
+    assert time_repro.main(["--repo", str(repo), "--out", str(out), "--dvc", str(dvc)]) == 0
+    assert [s["stage"] for s in json.loads(out.read_text())["stages"]] == ["prepare", "train@a", "evaluate"]
 
 
 def test_a_new_commit_starts_the_timing_over(tmp_path: Path, repo: Path, time_repro) -> None:
