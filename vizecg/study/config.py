@@ -70,14 +70,23 @@ def run_entry(params: dict[str, Any], run: str) -> dict[str, Any]:
     return params["runs"][run]
 
 
-def fine_tunes(params: dict[str, Any], run: str) -> bool:
-    """Whether ``run`` starts from another run's page encoder (``train.image_encoder_from``, in the run's
-    own ``train`` or its model's ``train_by_model`` entry). Such a run is a fine-tune, and the profile's
-    ``fine_tune`` block (``train`` and ``input`` settings) applies to it: in ``default`` the page
-    encoder has already read 98,304 pages, so a fine-tune needs a fraction of a from-scratch budget."""
+def _train_options(params: dict[str, Any], run: str, fine_tune: dict[str, Any]) -> dict[str, Any]:
+    """The profile's ``train`` updated by its ``train_by_model`` entry for ``run``'s model, then by
+    ``fine_tune``, then by the run's own ``train``: the one merge :func:`fine_tunes` and :func:`run_spec` read."""
     entry = run_entry(params, run)
-    by_model = params.get("train_by_model", {}).get(entry["model"], {})
-    return bool(entry.get("train", {}).get("image_encoder_from") or by_model.get("image_encoder_from"))
+    train = copy.deepcopy(params.get("train", {}))
+    train.update(params.get("train_by_model", {}).get(entry["model"], {}))
+    train.update(fine_tune)
+    train.update(entry.get("train", {}))
+    return train
+
+
+def fine_tunes(params: dict[str, Any], run: str) -> bool:
+    """Whether ``run`` starts from another run's page encoder (``train.image_encoder_from``, wherever its
+    training options set it). Such a run is a fine-tune, and the profile's ``fine_tune`` block (``train``
+    and ``input`` settings) applies to it: in ``default`` the page encoder has already read 98,304 pages,
+    so a fine-tune needs a fraction of a from-scratch budget."""
+    return bool(_train_options(params, run, {}).get("image_encoder_from"))
 
 
 def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
@@ -91,11 +100,7 @@ def run_spec(params: dict[str, Any], run: str) -> dict[str, Any]:
     options.update(entry.get("options", {}))
     loss = copy.deepcopy(params.get("loss", {}))
     loss.update(entry.get("loss", {}))
-    train = copy.deepcopy(params.get("train", {}))
-    train.update(params.get("train_by_model", {}).get(model, {}))
-    if fine_tunes(params, run):
-        train.update(params.get("fine_tune", {}).get("train", {}))
-    train.update(entry.get("train", {}))
+    train = _train_options(params, run, params.get("fine_tune", {}).get("train", {}) if fine_tunes(params, run) else {})
     return {"run": run, "model": model, "model_options": options, "loss_options": loss, "train": train,
             "inference": list(entry.get("inference", [])), "table": entry.get("table", "table1")}
 
